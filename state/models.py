@@ -1,0 +1,100 @@
+"""The state service's durable tables.
+
+StateUpdate is the intake record (its id is the acceptance `sequence`);
+StateChange is the state-change log (its id is the websocket `revision`);
+Outbox holds effects that leave the database, written in the same transaction.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from subclouds.models import Subcloud
+
+
+class UpdateKind(models.TextChoices):
+    ENDPOINT = "endpoint"
+    AVAILABILITY = "availability"
+    BULK = "bulk"
+
+
+class Outcome(models.TextChoices):
+    APPLIED = "applied"
+    NOOP = "noop"
+    FAILED = "failed"
+
+
+class StateUpdate(models.Model):
+    """One accepted update of one subcloud. Pending while applied_at is null."""
+
+    subcloud = models.ForeignKey(Subcloud, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=UpdateKind.choices)
+    payload = models.JSONField()
+    accepted_at = models.DateTimeField()
+    applied_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, null=True, blank=True)
+    worker = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            # Read by the state workers' claim query (state/worker.py).
+            models.Index(fields=["subcloud", "id"], condition=Q(applied_at__isnull=True), name="stateupdate_pending"),
+        ]
+
+
+class StateChange(models.Model):
+    """One committed change of one subcloud: history, websocket feed, recovery point."""
+
+    subcloud = models.ForeignKey(Subcloud, on_delete=models.SET_NULL, null=True, related_name="+")
+    subcloud_name = models.CharField(max_length=255)
+    # {"availability-status": "online", ...}: the new values of the changed keys.
+    changes = models.JSONField(default=dict)
+    # Previous values of the same keys, for history pages.
+    previous = models.JSONField(default=dict)
+    faults_raised = models.JSONField(default=list)
+    faults_cleared = models.JSONField(default=list)
+    sequence = models.BigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["subcloud", "-id"], name="statechange_by_subcloud")]
+
+
+class OutboxKind(models.TextChoices):
+    DCORCH = "dcorch", "tell dcorch the management state / availability"
+    CERTMON = "certmon", "subcloud online notice for the certificate monitor"
+    AUDIT_SUBCLOUD = "audit-subcloud", "full audit of one subcloud"
+    AUDIT_ALL = "audit-all", "one audit kind for every subcloud"
+
+
+class Outbox(models.Model):
+    """An effect leaving the database; delivered (at least once) after commit."""
+
+    kind = models.CharField(max_length=32, choices=OutboxKind.choices)
+    subcloud = models.ForeignKey(Subcloud, on_delete=models.SET_NULL, null=True, related_name="+")
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # Read by the outbound deliverer.
+            models.Index(fields=["kind", "id"], condition=Q(delivered_at__isnull=True), name="outbox_pending"),
+        ]
+
+
+class WorkerHeartbeat(models.Model):
+    """Last sign of life of a worker process, written from its main loop."""
+
+    name = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=32, default="state")
+    hostname = models.CharField(max_length=255, default="")
+    pid = models.IntegerField()
+    started_at = models.DateTimeField()
+    beat_at = models.DateTimeField()
+    applied = models.BigIntegerField(default=0)
+    noops = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    # Apply latency histogram (cumulative since start), for /metrics.
+    latency = models.JSONField(default=dict)

@@ -1,0 +1,57 @@
+"""Every API error is JSON: {"error_message": "...", "field": <name or null>, "errors": {...}}.
+
+`error_message` is the key dcmanager clients print; `field` names the first
+offending field as the client spelled it.
+"""
+
+from django.http import JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from subclouds.inputs import field_label
+
+
+def error_body(message, field=None, errors=None):
+    return {"error_message": message, "field": field, "errors": errors or {}}
+
+
+def error_response(status_code, message, field=None):
+    return Response(error_body(message, field), status=status_code)
+
+
+def _flatten(detail, prefix=""):
+    """DRF's nested error detail -> {field: [messages]} with client spellings."""
+    if isinstance(detail, dict):
+        out = {}
+        for key, value in detail.items():
+            name = field_label(str(key)) if key != "non_field_errors" else "body"
+            out.update(_flatten(value, f"{prefix}{name}" if not prefix else f"{prefix}.{name}"))
+        return out
+    if isinstance(detail, list) and detail and isinstance(detail[0], (dict, list)):
+        out = {}
+        for i, value in enumerate(detail):
+            out.update(_flatten(value, f"{prefix}[{i}]"))
+        return out
+    messages = detail if isinstance(detail, list) else [detail]
+    return {prefix or "body": [str(m) for m in messages]}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _flatten(exc.detail)
+        field, messages = next(iter(errors.items()))
+        return Response(error_body(f"{field}: {messages[0]}", field, errors), status=status.HTTP_400_BAD_REQUEST)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)
+        response.data = error_body(str(detail))
+    return response
+
+
+def not_found(request, exception=None):
+    return JsonResponse(error_body(f"The resource {request.path} could not be found."), status=404)
+
+
+def server_error(request):
+    return JsonResponse(error_body("Internal server error."), status=500)

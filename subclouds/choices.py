@@ -1,0 +1,50 @@
+"""Status vocabularies shared by models, API, commands, pages and the websocket."""
+
+from django.db import models
+
+
+class ManagementState(models.TextChoices):
+    MANAGED = "managed"
+    UNMANAGED = "unmanaged"
+
+
+class Availability(models.TextChoices):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class DeployStatus(models.TextChoices):
+    COMPLETE = "complete"
+    SECONDARY = "secondary"
+    REHOME_PENDING = "rehome-pending"
+
+
+class SyncStatus(models.TextChoices):
+    IN_SYNC = "in-sync"
+    OUT_OF_SYNC = "out-of-sync"
+    UNKNOWN = "unknown"
+
+
+class EndpointType(models.TextChoices):
+    PLATFORM = "platform"
+    IDENTITY = "identity"
+    DC_CERT = "dc-cert"
+    FIRMWARE = "firmware"
+    KUBERNETES = "kubernetes"
+    KUBE_ROOTCA = "kube-rootca"
+    SOFTWARE = "software"
+
+
+ENDPOINT_TYPES = tuple(EndpointType.values)
+
+
+class UpdateApplyType(models.TextChoices):
+    PARALLEL = "parallel"
+    SERIAL = "serial"
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    WARNING = "warning"

@@ -1,0 +1,124 @@
+"""Subclouds and groups as dcmanager's JSON, built from `.values()` rows.
+
+Used by the REST API, the admin commands and the live-status feed. A list of
+any size costs two queries (subclouds, then their endpoints).
+"""
+
+import uuid
+
+from django.db.models import Count, Q
+
+from state.rules import overall_sync_status
+from state.store import format_time
+
+from .choices import ENDPOINT_TYPES
+from .models import EndpointStatus, Subcloud
+
+# dcmanager key -> model field, in dcmanager's order.
+SUBCLOUD_KEYS = {
+    "id": "id",
+    "name": "name",
+    "description": "description",
+    "location": "location",
+    "software-version": "software_version",
+    "availability-status": "availability_status",
+    "management-state": "management_state",
+    "deploy-status": "deploy_status",
+    "error-description": "error_description",
+    "region-name": "region_name",
+    "openstack-installed": "openstack_installed",
+    "group_id": "group_id",
+    "audit-fail-count": "audit_fail_count",
+    "first-identity-sync-complete": "first_identity_sync_complete",
+    "management-subnet": "management_subnet",
+    "management-start-ip": "management_start_ip",
+    "management-end-ip": "management_end_ip",
+    "management-gateway-ip": "management_gateway_ip",
+    "systemcontroller-gateway-ip": "systemcontroller_gateway_ip",
+    "created-at": "created_at",
+    "updated-at": "updated_at",
+}
+_TIME_FIELDS = {"created_at", "updated_at"}
+_ENDPOINT_ORDER = {e: i for i, e in enumerate(ENDPOINT_TYPES)}
+
+
+def endpoint_list(statuses):
+    """[{endpoint_type, sync_status}] in the fixed endpoint order, from {type: status}."""
+    return [
+        {"endpoint_type": e, "sync_status": s}
+        for e, s in sorted(statuses.items(), key=lambda item: _ENDPOINT_ORDER.get(item[0], 99))
+    ]
+
+
+def subcloud_json(values, statuses):
+    """One subcloud: `values` from .values(*SUBCLOUD_KEYS.values()), statuses {type: status}."""
+    data = {
+        key: (format_time(values[f]) if f in _TIME_FIELDS else values[f]) for key, f in SUBCLOUD_KEYS.items()
+    }
+    data["sync_status"] = overall_sync_status(statuses.values())
+    data["endpoint_sync_status"] = endpoint_list(statuses)
+    return data
+
+
+def subclouds_json(queryset, sync_status=None):
+    """Every subcloud of queryset as JSON, in two queries; optionally only one overall sync status."""
+    rows = list(queryset.order_by("id").values(*SUBCLOUD_KEYS.values()))
+    statuses = {row["id"]: {} for row in rows}
+    if rows:
+        endpoints = EndpointStatus.objects.filter(subcloud_id__in=list(statuses)).values_list(
+            "subcloud_id", "endpoint_type", "sync_status"
+        )
+        for sid, endpoint_type, status in endpoints:
+            statuses[sid][endpoint_type] = status
+    result = [subcloud_json(row, statuses[row["id"]]) for row in rows]
+    if sync_status:
+        result = [s for s in result if s["sync_status"] == sync_status]
+    return result
+
+
+def subcloud_detail_json(subcloud):
+    data = subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0]
+    data["oam_floating_ip"] = None
+    data["deploy_config_sync_status"] = "unknown"
+    data["region_name"] = subcloud.region_name
+    data["audit-url"] = subcloud.audit_url
+    return data
+
+
+def group_json(group):
+    return {
+        "id": group.id,
+        "name": group.name,
+        "description": group.description,
+        "update_apply_type": group.update_apply_type,
+        "max_parallel_subclouds": group.max_parallel_subclouds,
+        "created-at": format_time(group.created_at),
+        "updated-at": format_time(group.updated_at),
+    }
+
+
+def alarm_summary_json():
+    """One entry per subcloud, counted from its active faults (one query)."""
+    active = Q(faults__cleared_at__isnull=True)
+    rows = (
+        Subcloud.objects.order_by("id")
+        .annotate(
+            critical=Count("faults", filter=active & Q(faults__severity="critical")),
+            major=Count("faults", filter=active & Q(faults__severity="major")),
+            minor=Count("faults", filter=active & Q(faults__severity="minor")),
+            warning=Count("faults", filter=active & Q(faults__severity="warning")),
+        )
+        .values("name", "region_name", "critical", "major", "minor", "warning")
+    )
+    return [
+        {
+            "region_name": row["name"],
+            "uuid": str(uuid.uuid5(uuid.NAMESPACE_OID, "dcportal-subcloud-" + row["region_name"])),
+            "critical_alarms": row["critical"],
+            "major_alarms": row["major"],
+            "minor_alarms": row["minor"],
+            "warnings": row["warning"],
+            "cloud_status": "critical" if row["critical"] else "degraded" if row["major"] else "OK",
+        }
+        for row in rows
+    ]

@@ -1,0 +1,155 @@
+"""Fixtures: personas with tokens, factories, draining, real worker processes.
+
+Everything runs on the real PostgreSQL and Redis that ./dev test provides.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from accounts.roles import ROLES
+from state.worker import apply_batch
+from subclouds import services
+
+ROOT = Path(__file__).resolve().parent.parent
+PERSONAS = (*ROLES, "superuser", "outsider")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _channel_prefix():
+    """Each test session gets its own channel namespace in the shared Redis."""
+    from django.conf import settings
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+    os.environ["DCPORTAL_CHANNEL_PREFIX"] = prefix
+    yield prefix
+
+
+def make_user(persona, username=None):
+    from django.contrib.auth import get_user_model
+
+    from accounts.roles import set_role
+
+    user = get_user_model().objects.create_user(username or f"{persona}-{uuid.uuid4().hex[:6]}", password="pw-12345678")
+    if persona == "superuser":
+        user.is_superuser = user.is_staff = True
+        user.save()
+    elif persona in ROLES:
+        set_role(user, persona)
+    return user
+
+
+@pytest.fixture
+def client_as(db):
+    """client_as("operator") -> an APIClient sending that persona's X-Auth-Token; None -> no credentials."""
+
+    def make(persona, header="X-Auth-Token"):
+        client = APIClient()
+        if persona is None:
+            return client
+        _, token = ApiToken.objects.issue(make_user(persona))
+        if header == "X-Auth-Token":
+            client.credentials(HTTP_X_AUTH_TOKEN=token)
+        else:
+            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        client.token = token
+        return client
+
+    return make
+
+
+@pytest.fixture
+def subcloud_factory(db):
+    counter = iter(range(1, 10**6))
+
+    def make(name=None, **fields):
+        return services.register_subcloud({"name": name or f"sc{next(counter)}", **fields})
+
+    return make
+
+
+def drain_updates(worker="test"):
+    """Apply every pending update in this process (the same code the workers run)."""
+    total = 0
+    while True:
+        result = apply_batch(1000, worker)
+        if not result.subclouds:
+            return total
+        total += result.applied + result.noops
+
+
+@pytest.fixture
+def drain(db):
+    return drain_updates
+
+
+class WorkerProcess:
+    """A real `manage.py runworker dcmanager-state` process on the test database."""
+
+    def __init__(self, name, log_dir):
+        env = dict(os.environ)
+        env["DCPORTAL_DATABASE_NAME"] = connection.settings_dict["NAME"]
+        env["DCPORTAL_STATE_SWEEP_SECONDS"] = env.get("DCPORTAL_STATE_SWEEP_SECONDS", "0.5")
+        env["DCPORTAL_STATE_HEARTBEAT_SECONDS"] = "0.5"
+        self.log_path = Path(log_dir) / f"{name}.log"
+        self.heartbeat = Path(log_dir) / f"{name}.heartbeat"
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runworker", "dcmanager-state", "--name", name,
+             "--heartbeat-file", str(self.heartbeat)],
+            cwd=ROOT, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
+        )
+        self.name = name
+
+    def wait_ready(self, timeout=20):
+        deadline = time.monotonic() + timeout
+        while not self.heartbeat.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {self.name} did not start:\n{self.log()}")
+            time.sleep(0.05)
+        return self
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def workers(transactional_db, tmp_path):
+    """workers(n) starts n real state worker processes; all are stopped after the test."""
+    started = []
+
+    def start(n=1, prefix="w"):
+        batch = [WorkerProcess(f"{prefix}{len(started) + i}", tmp_path) for i in range(n)]
+        started.extend(batch)
+        return [w.wait_ready() for w in batch]
+
+    yield start
+    for w in started:
+        w.kill(signal.SIGTERM)
+    # Workers hold pooled connections; make sure none outlives the test (the DB is flushed next).
+    for w in started:
+        assert w.proc.returncode is not None
+
+
+def wait_until(predicate, timeout=20, interval=0.05, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
