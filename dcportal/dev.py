@@ -206,6 +206,15 @@ def cmd_bench(args):
         return subprocess.run([PY, "manage.py", "bench_state", *args], cwd=ROOT).returncode
 
 
+def cmd_services(args):
+    """Keep the embedded servers up until Ctrl-C; other ./dev commands reuse them meanwhile."""
+    with Services():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        print(f"export DATABASE_URL='{os.environ['DATABASE_URL']}'\nexport REDIS_URL='{os.environ['REDIS_URL']}'", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    return 0
+
+
 def cmd_lock(args):
     """Re-pin requirements.lock from requirements.in in a scratch venv."""
     scratch = RUN_DIR / "lockvenv"
@@ -217,7 +226,14 @@ def cmd_lock(args):
     return 0
 
 
-COMMANDS = {"up": cmd_up, "test": cmd_test, "manage": cmd_manage, "bench": cmd_bench, "lock": cmd_lock}
+COMMANDS = {
+    "up": cmd_up,
+    "test": cmd_test,
+    "manage": cmd_manage,
+    "bench": cmd_bench,
+    "services": cmd_services,
+    "lock": cmd_lock,
+}
 
 
 def main(argv):

@@ -35,6 +35,26 @@ def _channel_prefix():
     yield prefix
 
 
+@pytest.fixture(autouse=True)
+def _default_group(request):
+    """Transactional tests truncate every table; the Default group (id 1) must always exist."""
+    if not any(f in request.fixturenames for f in ("db", "transactional_db", "live_server")) and not (
+        request.node.get_closest_marker("django_db")
+    ):
+        return
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    from subclouds.models import DEFAULT_GROUP_ID, DEFAULT_GROUP_NAME, SubcloudGroup
+
+    SubcloudGroup.objects.get_or_create(
+        id=DEFAULT_GROUP_ID, defaults={"name": DEFAULT_GROUP_NAME, "description": "Default Subcloud Group"}
+    )
+
+
+def _is_transactional(request):
+    marker = request.node.get_closest_marker("django_db")
+    return "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+
+
 def make_user(persona, username=None):
     from django.contrib.auth import get_user_model
 
