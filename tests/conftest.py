@@ -35,6 +35,14 @@ def _channel_prefix():
     yield prefix
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """Personas are created by the hundred; PBKDF2 (~0.3 s each) would dominate the suite."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _default_group(request):
     """Transactional tests truncate every table; the Default group (id 1) must always exist."""
@@ -116,7 +124,7 @@ def drain(db):
 class WorkerProcess:
     """A real `manage.py runworker dcmanager-state` process on the test database."""
 
-    def __init__(self, name, log_dir):
+    def __init__(self, name, log_dir, batch=None):
         env = dict(os.environ)
         env["DCPORTAL_DATABASE_NAME"] = connection.settings_dict["NAME"]
         env["DCPORTAL_STATE_SWEEP_SECONDS"] = env.get("DCPORTAL_STATE_SWEEP_SECONDS", "0.5")
@@ -125,7 +133,7 @@ class WorkerProcess:
         self.heartbeat = Path(log_dir) / f"{name}.heartbeat"
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "runworker", "dcmanager-state", "--name", name,
-             "--heartbeat-file", str(self.heartbeat)],
+             "--heartbeat-file", str(self.heartbeat), *(["--batch", str(batch)] if batch else [])],
             cwd=ROOT, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
         )
         self.name = name
@@ -152,10 +160,10 @@ def workers(transactional_db, tmp_path):
     """workers(n) starts n real state worker processes; all are stopped after the test."""
     started = []
 
-    def start(n=1, prefix="w"):
-        batch = [WorkerProcess(f"{prefix}{len(started) + i}", tmp_path) for i in range(n)]
-        started.extend(batch)
-        return [w.wait_ready() for w in batch]
+    def start(n=1, prefix="w", batch=None):
+        new = [WorkerProcess(f"{prefix}{len(started) + i}", tmp_path, batch) for i in range(n)]
+        started.extend(new)
+        return [w.wait_ready() for w in new]
 
     yield start
     for w in started:
