@@ -184,7 +184,7 @@ def accept(kind, rows):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [INTAKE_LOCK])
         cur.execute(
             f"""INSERT INTO {StateUpdate._meta.db_table} (subcloud_id, kind, payload, accepted_at, worker)
-                SELECT sid, %s, p::jsonb, %s, '' FROM unnest(%s::bigint[], %s::text[]) AS v(sid, p)
+                SELECT sid, %s, p::jsonb, %s, '' FROM unnest(%b::bigint[], %b::text[]) AS v(sid, p)
                 RETURNING id""",
             [kind, now, list(ids), [json.dumps(p) for p in payloads]],
         )

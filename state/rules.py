@@ -48,6 +48,8 @@ class SubcloudState:
     audit_fail_count: int
     first_identity_sync_complete: bool
     endpoints: dict
+    # Endpoint row ids by type (store.py writes by primary key).
+    endpoint_ids: dict = field(default_factory=dict)
     # Keys (alarm_id, entity_instance_id) of the active alarms.
     alarms: set = field(default_factory=set)
     # Details of alarms raised while applying, by key.
@@ -76,6 +78,7 @@ class SubcloudState:
         return SubcloudState(
             **{f: getattr(self, f) for f in ("id", "name", "region_name", "deploy_status", *self.FIELDS)},
             endpoints=dict(self.endpoints),
+            endpoint_ids=self.endpoint_ids,
             alarms=set(self.alarms),
         )
 

@@ -36,7 +36,7 @@ class BatchResult:
     noops: int = 0
     failed: int = 0
     latencies: list = field(default_factory=list)
-    changes: list = field(default_factory=list)
+    revisions: list = field(default_factory=list)
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _mark(marks, worker):
     with connection.cursor() as cur:
         cur.execute(
             f"""UPDATE {StateUpdate._meta.db_table} u SET applied_at = %s, outcome = v.o, worker = %s
-                FROM unnest(%s::bigint[], %s::text[]) AS v(id, o) WHERE u.id = v.id""",
+                FROM unnest(%b::bigint[], %b::text[]) AS v(id, o) WHERE u.id = v.id""",
             [timezone.now(), worker, list(ids), list(outcomes)],
         )
 
@@ -114,7 +114,7 @@ def apply_batch(limit, worker=""):
         for state in states.values():
             for note in state.notes:
                 log.debug("%s: %s", state.name, note)
-        result.changes = store.save(originals, states, reason="update", sequences=sequences)
+        result.revisions = store.save(originals, states, reason="update", sequences=sequences)
         _mark(marks, worker)
         result.subclouds = len(states)
     done = time.time()

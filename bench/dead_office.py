@@ -1,0 +1,184 @@
+"""Dead-office recovery through the real API and workers, against the original's approach.
+
+N subclouds (online, managed, in sync) all go offline, then all come back
+with 7 endpoints each, posted to /v1.0/state/bulk in batches of 1,000 and
+applied by real `runworker dcmanager-state` processes. In the same run and on
+the same database, a baseline applies the same recovery the way the original
+did: one transaction per subcloud-endpoint message (availability, then each
+endpoint, each locking the subcloud row), with as many processes as workers.
+"""
+
+import argparse
+import multiprocessing
+import sys
+import time
+
+import httpx
+from tqdm import tqdm
+
+from . import harness
+
+ENDPOINT_TYPES = ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
+
+
+def reset_fleet(n):
+    """N subclouds, online, managed, every endpoint in sync, no alarms (set directly: setup, not measured)."""
+    from django.db import connection, transaction
+
+    from state.models import Outbox, StateChange, StateUpdate
+    from subclouds.models import EndpointStatus, Fault, Subcloud
+
+    with transaction.atomic(), connection.cursor() as cur:
+        for model in (StateUpdate, StateChange, Outbox, Fault, EndpointStatus, Subcloud):
+            cur.execute(f"TRUNCATE {model._meta.db_table} CASCADE")
+        subclouds = Subcloud.objects.bulk_create(
+            Subcloud(name=f"bench{i}", availability_status="online", management_state="managed") for i in range(n)
+        )
+        EndpointStatus.objects.bulk_create(
+            EndpointStatus(subcloud=s, endpoint_type=e, sync_status="in-sync") for s in subclouds for e in ENDPOINT_TYPES
+        )
+    return [s.name for s in subclouds]
+
+
+def pending():
+    from state.models import StateUpdate
+
+    return StateUpdate.objects.filter(applied_at__isnull=True).count()
+
+
+def post_bulk(client, names, body_for):
+    """POST every subcloud's update in batches of 1,000; returns (seconds, time of the last 202)."""
+    started = time.perf_counter()
+    for i in range(0, len(names), 1000):
+        r = client.post("/v1.0/state/bulk", json={"updates": [body_for(n) for n in names[i:i + 1000]]})
+        r.raise_for_status()
+        assert r.status_code == 202, r.text
+    last_202 = time.perf_counter()
+    return last_202 - started, last_202
+
+
+def wait_applied(total, label):
+    with tqdm(total=total, desc=label, unit="upd", leave=False, disable=None) as bar:
+        deadline = time.monotonic() + 600
+        left = pending()
+        while left and time.monotonic() < deadline:
+            time.sleep(0.02)
+            now = pending()
+            bar.update(left - now)
+            left = now
+    if left:
+        raise RuntimeError(f"{left} updates still pending after 600 s")
+    return time.perf_counter()
+
+
+def offline_body(name):
+    return {"subcloud": name, "availability": {"availability_status": "offline", "audit_fail_count": 2}}
+
+
+def online_body(name):
+    return {"subcloud": name, "availability": {"availability_status": "online", "audit_fail_count": 0},
+            "endpoints": dict.fromkeys(ENDPOINT_TYPES, "in-sync")}
+
+
+def run_ours(client, names):
+    intake_off, last_off = post_bulk(client, names, offline_body)
+    done_off = wait_applied(len(names), "offline")
+    intake_on, last_on = post_bulk(client, names, online_body)
+    done_on = wait_applied(len(names), "online")
+    return {"intake_offline_s": intake_off, "applied_after_last_202_offline_s": done_off - last_off,
+            "intake_online_s": intake_on, "applied_after_last_202_online_s": done_on - last_on}
+
+
+# -- baseline: one transaction per subcloud-endpoint message ---------------------
+
+
+def _baseline_worker(names, status, endpoints, queue):
+    """The original's shape: lock the subcloud row per message, one message per endpoint, via the ORM."""
+    harness.setup_django()
+    from django.db import transaction
+    from django.utils import timezone
+
+    from subclouds.models import EndpointStatus, Fault, Subcloud
+
+    started = time.perf_counter()
+    for name in names:
+        with transaction.atomic():
+            sc = Subcloud.objects.select_for_update().get(name=name)
+            sc.availability_status = status
+            sc.save(update_fields=["availability_status"])
+            Fault.objects.filter(alarm_id="280.001", entity_instance_id=f"subcloud={name}", cleared_at__isnull=True).update(
+                cleared_at=timezone.now())
+        for endpoint in endpoints:
+            with transaction.atomic():
+                Subcloud.objects.select_for_update().get(name=name)
+                row = EndpointStatus.objects.get(subcloud__name=name, endpoint_type=endpoint)
+                row.sync_status = "in-sync"
+                row.save(update_fields=["sync_status"])
+                Fault.objects.filter(alarm_id="280.002", entity_instance_id=f"subcloud={name}.resource={endpoint}",
+                                     cleared_at__isnull=True).update(cleared_at=timezone.now())
+    queue.put(time.perf_counter() - started)
+
+
+def run_baseline(names, processes):
+    from subclouds.models import EndpointStatus, Subcloud
+
+    Subcloud.objects.filter(name__in=names).update(availability_status="offline")
+    EndpointStatus.objects.filter(subcloud__name__in=names).update(sync_status="unknown")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    slices = [names[i::processes] for i in range(processes)]
+    procs = [ctx.Process(target=_baseline_worker, args=(s, "online", ENDPOINT_TYPES, queue)) for s in slices]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=600)
+    return time.perf_counter() - started
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="./dev bench dead-office", description=__doc__)
+    parser.add_argument("--subclouds", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--baseline-sample", type=int, default=500,
+                        help="subclouds the baseline recovers (its rate is per subcloud, so a sample suffices)")
+    args = parser.parse_args(argv)
+    harness.setup_django()
+
+    names = reset_fleet(args.subclouds)
+    token = harness.issue_token("service")
+    port = harness.free_port()
+    with harness.Processes(harness.RESULTS / "logs") as procs:
+        procs.daphne(port)
+        procs.workers(args.workers)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=120)
+        ours = run_ours(client, names)
+    from subclouds.models import Subcloud
+
+    assert Subcloud.objects.filter(availability_status="online").count() == args.subclouds
+
+    sample = names[: args.baseline_sample]
+    baseline_s = run_baseline(sample, args.workers)
+
+    n = args.subclouds
+    endpoint_updates = n * len(ENDPOINT_TYPES)
+    applied_s = ours["applied_after_last_202_online_s"]
+    ours_rate = n / (ours["intake_online_s"] + applied_s)
+    baseline_rate = len(sample) / baseline_s
+    rows = [
+        ("subclouds", n, ""),
+        ("state workers", args.workers, ""),
+        ("intake, endpoint updates/s (online phase)", endpoint_updates / ours["intake_online_s"], ">= 20,000"),
+        ("intake seconds (online phase)", ours["intake_online_s"], ""),
+        ("applied after last 202, s (offline phase)", ours["applied_after_last_202_offline_s"], ""),
+        ("applied after last 202, s (online phase)", applied_s, "<= 3 s"),
+        ("applied subclouds/s (first POST to all applied)", ours_rate, ""),
+        (f"baseline subclouds/s ({len(sample)} subclouds, 8 tx each)", baseline_rate, ""),
+        ("ratio ours / baseline", ours_rate / baseline_rate, ">= 5x"),
+    ]
+    harness.report("dead-office", rows, {"raw": ours, "baseline_seconds": baseline_s})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
