@@ -82,6 +82,13 @@ class SubcloudState:
             alarms=set(self.alarms),
         )
 
+    def snapshot(self):
+        """A full copy, effects included, to roll back to if applying an update fails."""
+        copy = self.copy()
+        copy.raised, copy.effects, copy.notes = dict(self.raised), dict(self.effects), list(self.notes)
+        copy.first_identity_sync_complete = self.first_identity_sync_complete
+        return copy
+
     @property
     def is_secondary(self):
         return self.deploy_status == DeployStatus.SECONDARY
@@ -234,7 +241,7 @@ def update_availability(state, availability_status=None, update_state_only=False
 
 def bulk_update(state, availability=None, endpoints=None):
     """Availability first, then the endpoints that still differ and pass rule 1, together."""
-    changed = {e: s for e, s in (endpoints or {}).items() if state.endpoints.get(e) != s}
+    changed = {e: s for e, s in (endpoints or {}).items() if e in state.endpoints and state.endpoints[e] != s}
     if availability:
         update_availability(state, **availability)
     by_status = {}

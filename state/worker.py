@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import rules, store
-from .models import Outcome, StateUpdate
+from .models import Outcome, StateChange, StateUpdate
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,14 @@ def apply_batch(limit, worker=""):
         marks, sequences = [], {}
         for update_id, sid, kind, payload, _accepted_at in pending:
             state = states[sid]
+            snapshot = state.snapshot()
             try:
                 changed = rules.apply_update(state, kind, payload)
             except Exception:
-                # Payloads are validated at intake, so this is a bug; record it
-                # and go on rather than block the subcloud's queue forever.
+                # Payloads are validated at intake, so this is a bug; undo the
+                # partial change, record it, and go on rather than block the
+                # subcloud's queue forever.
+                states[sid] = snapshot
                 log.exception("update %s of subcloud %s failed", update_id, state.name)
                 marks.append((update_id, Outcome.FAILED))
                 result.failed += 1
@@ -120,6 +123,33 @@ def apply_batch(limit, worker=""):
     done = time.time()
     result.latencies = [done - accepted_at.timestamp() for *_, accepted_at in pending]
     return result
+
+
+def prune(applied_older_than, changes_older_than, chunk=10000):
+    """Delete applied intake rows and change-log rows past their retention, in bounded chunks.
+
+    Only one process prunes at a time (a try-lock: the others skip). The
+    websocket feed answers a resync older than the change log with a snapshot.
+    """
+    now = timezone.now()
+    deleted = 0
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_xact_lock(%s)", [PRUNE_LOCK])
+        if not cur.fetchone()[0]:
+            return 0
+        for table, column, age, extra in (
+            (StateUpdate._meta.db_table, "applied_at", applied_older_than, "AND applied_at IS NOT NULL"),
+            (StateChange._meta.db_table, "created_at", changes_older_than, ""),
+        ):
+            cur.execute(
+                f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE {column} < %s {extra} LIMIT %s)",
+                [now - age, chunk],
+            )
+            deleted += cur.rowcount
+    return deleted
+
+
+PRUNE_LOCK = 0x6463_7072  # "dcpr"
 
 
 def pending_count():

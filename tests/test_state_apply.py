@@ -179,3 +179,51 @@ def test_it_keeps_revisions_in_commit_order(subcloud_factory, drain):
     drain()
     revisions = list(StateChange.objects.order_by("created_at", "id").values_list("id", flat=True))
     assert revisions == sorted(revisions)
+
+
+def test_it_rolls_back_a_failing_update_marks_it_failed_and_applies_the_rest(subcloud_factory, drain):
+    from django.utils import timezone
+
+    sc = subcloud_factory("sc1")
+    online(sc)
+    # Bypasses validation on purpose: a payload the rules cannot apply.
+    StateUpdate.objects.create(subcloud=sc, kind="availability", accepted_at=timezone.now(),
+                               payload={"availability_status": "offline", "audit_fail_count": "many"})
+    bulk(sc, {"dc-cert": "in-sync"})
+    result = apply_batch(1000, "t")
+    assert (result.applied, result.failed) == (2, 1)
+    sc.refresh_from_db()
+    assert sc.availability_status == "online"  # the failed update left nothing behind
+    assert endpoints_of(sc)["dc-cert"] == "in-sync"
+    assert list(StateUpdate.objects.order_by("id").values_list("outcome", flat=True)) == ["applied", "failed", "applied"]
+
+
+def test_it_prunes_only_what_is_past_retention(subcloud_factory, drain):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from state.worker import prune
+
+    sc = subcloud_factory("sc1")
+    online(sc)
+    drain()
+    online(sc)  # pending: never pruned
+    old = timezone.now() - timedelta(days=30)
+    StateUpdate.objects.filter(applied_at__isnull=False).update(applied_at=old)
+    StateChange.objects.update(created_at=old)
+    fresh = StateChange.objects.create(subcloud=sc, subcloud_name="sc1", reason="update", created_at=timezone.now())
+    assert prune(timedelta(hours=24), timedelta(days=7)) == 3
+    assert list(StateUpdate.objects.values_list("applied_at", flat=True)) == [None]
+    assert list(StateChange.objects.values_list("id", flat=True)) == [fresh.id]
+
+
+def test_it_ignores_bulk_endpoints_the_subcloud_does_not_have(subcloud_factory, drain):
+    sc = subcloud_factory("sc1")
+    online(sc)
+    drain()
+    EndpointStatus.objects.filter(subcloud=sc, endpoint_type="firmware").delete()
+    bulk(sc, {"firmware": "out-of-sync", "dc-cert": "in-sync"})
+    result = apply_batch(1000, "t")
+    assert (result.applied, result.failed) == (1, 0)
+    assert endpoints_of(sc)["dc-cert"] == "in-sync" and "firmware" not in endpoints_of(sc)

@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
@@ -28,9 +29,10 @@ from django.utils import timezone
 
 from state import doorbell
 from state.models import WorkerHeartbeat
-from state.worker import Counters, apply_batch
+from state.worker import Counters, apply_batch, prune
 
 log = logging.getLogger("state.runworker")
+PRUNE_EVERY_SECONDS = 300
 
 
 class Command(ChannelsRunworker):
@@ -60,6 +62,7 @@ class StateWorker:
         self.started_at = timezone.now()
         self.last_beat = 0.0
         self.drained_at = 0.0
+        self.last_prune = time.monotonic()
 
     async def run(self):
         loop = asyncio.get_running_loop()
@@ -72,6 +75,7 @@ class StateWorker:
         while not self.stopping.is_set():
             try:
                 await self._drain(layer)
+                await self._prune()
                 backoff = 0.5
             except DatabaseError as err:
                 # PostgreSQL went away: drop the connection, retry with backoff.
@@ -87,6 +91,16 @@ class StateWorker:
     def _stop(self, sig):
         log.info("received %s: finishing the current batch", signal.Signals(sig).name)
         self.stopping.set()
+
+    async def _prune(self):
+        if time.monotonic() - self.last_prune < PRUNE_EVERY_SECONDS:
+            return
+        self.last_prune = time.monotonic()
+        deleted = await sync_to_async(prune)(
+            timedelta(hours=settings.STATE_KEEP_APPLIED_HOURS), timedelta(hours=settings.STATE_KEEP_CHANGES_HOURS)
+        )
+        if deleted:
+            log.info("pruned %d rows past retention", deleted)
 
     async def _drain(self, layer):
         self.drained_at = time.time()
