@@ -78,7 +78,10 @@ class UpdateStatusView(StateView):
         endpoint = body.get("endpoint")
         if endpoint != EndpointType.DC_CERT:
             raise intake.Invalid("endpoint", f"only {EndpointType.DC_CERT} can be updated here (got {endpoint!r})")
-        _, payload = intake.parse_endpoint_status({"endpoint_type": endpoint, "sync_status": body.get("status")})
+        try:
+            _, payload = intake.parse_endpoint_status({"endpoint_type": endpoint, "sync_status": body.get("status")})
+        except intake.Invalid as err:  # this body calls the status field "status"
+            raise intake.Invalid("status", err.message) from None
         intake.accept(UpdateKind.ENDPOINT, [(subcloud.pk, payload)])
         return Response({"result": "OK"})
 

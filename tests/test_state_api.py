@@ -132,7 +132,7 @@ def test_it_refuses_other_endpoints_on_update_status(svc, fleet):
     r = svc.patch("/v1.0/subclouds/sc0/update_status/", {"endpoint": "platform", "status": "in-sync"}, format="json")
     assert r.status_code == 400 and r.json()["field"] == "endpoint"
     r = svc.patch("/v1.0/subclouds/sc0/update_status", {"endpoint": "dc-cert", "status": "fine"}, format="json")
-    assert r.status_code == 400 and r.json()["field"] == "sync_status"
+    assert r.status_code == 400 and r.json()["field"] == "status"
     r = svc.patch("/v1.0/subclouds/nope/update_status", {"endpoint": "dc-cert", "status": "in-sync"}, format="json")
     assert r.status_code == 404
     assert not StateUpdate.objects.exists()
