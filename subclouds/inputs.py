@@ -7,6 +7,7 @@ normalised to model field names. Errors name the field as the client sent it.
 
 import ipaddress
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .choices import ManagementState, UpdateApplyType
@@ -17,7 +18,16 @@ def normalise(data):
     """A plain dict with underscore keys, from JSON or a (multipart) QueryDict."""
     if hasattr(data, "dict"):
         data = data.dict()
-    return {str(k).replace("-", "_"): v for k, v in dict(data).items()}
+    if not isinstance(data, dict):  # a JSON list, string or number
+        raise serializers.ValidationError("the body must be a JSON object")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def validated(serializer_class, data, **kwargs):
+    """The validated data of operator input (API body or command options); ValidationError otherwise."""
+    serializer = serializer_class(data=normalise(data), **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 def _ip(value):
@@ -36,6 +46,7 @@ def _name(value, what):
     return value
 
 
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "group id or name"})
 class GroupRefField(serializers.Field):
     """A subcloud group by id or by name."""
 
@@ -66,7 +77,39 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# `dcmanager subcloud add` describes the subcloud in a bootstrap-values YAML file
+# (multipart field bootstrap_values); these of its keys map onto ours.
+BOOTSTRAP_KEYS = {
+    "name": "name",
+    "description": "description",
+    "location": "location",
+    "management_subnet": "management_subnet",
+    "management_start_address": "management_start_ip",
+    "management_end_address": "management_end_ip",
+    "management_gateway_address": "management_gateway_ip",
+    "systemcontroller_gateway_address": "systemcontroller_gateway_ip",
+}
+# The rest of what that command sends serves an install this product does not do (it
+# registers an existing subcloud), so it is accepted and dropped; passwords are never stored.
+INSTALL_ONLY_FIELDS = ("bootstrap_address", "sysadmin_password", "bmc_password", "install_values", "deploy_config", "migrate")
+
+
+def _bootstrap_values(upload):
+    import yaml
+
+    try:
+        text = upload.read() if hasattr(upload, "read") else upload
+        values = yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise serializers.ValidationError({"bootstrap_values": [f"not a YAML file: {err}"]}) from None
+    if not isinstance(values, dict):
+        raise serializers.ValidationError({"bootstrap_values": ["must be a YAML mapping"]})
+    return {ours: str(values[theirs]) for theirs, ours in BOOTSTRAP_KEYS.items() if values.get(theirs) is not None}
+
+
 class RegisterSubcloud(StrictSerializer):
+    ignored_fields = INSTALL_ONLY_FIELDS
+
     name = serializers.CharField(max_length=255)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
     location = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
@@ -79,6 +122,16 @@ class RegisterSubcloud(StrictSerializer):
     management_gateway_ip = serializers.CharField(required=False, allow_null=True)
     systemcontroller_gateway_ip = serializers.CharField(required=False, allow_null=True)
     audit_url = serializers.URLField(max_length=1024, required=False, allow_null=True)
+
+    def to_internal_value(self, data):
+        """Fields given in the request win over the bootstrap values file; `release` is the software version."""
+        data = dict(data)
+        if "bootstrap_values" in data:
+            data = {**_bootstrap_values(data.pop("bootstrap_values")), **data}
+        if "release" in data:
+            data.setdefault("software_version", data.pop("release"))
+            data.pop("release", None)
+        return super().to_internal_value(data)
 
     def validate_name(self, value):
         return _name(value, "subcloud")
@@ -106,7 +159,7 @@ class UpdateSubcloud(StrictSerializer):
         if "force" in attrs and attrs.get("management_state") != ManagementState.MANAGED:
             raise serializers.ValidationError({"force": ["force is only allowed with management-state managed"]})
         if not attrs:
-            raise serializers.ValidationError({"management-state": ["nothing to update"]})
+            raise serializers.ValidationError("nothing to update")
         return attrs
 
 
@@ -118,6 +171,11 @@ class GroupInput(StrictSerializer):
 
     def validate_name(self, value):
         return _name(value, "group")
+
+    def validate(self, attrs):
+        if not attrs:  # only possible for a (partial) update
+            raise serializers.ValidationError("nothing to update")
+        return attrs
 
 
 def field_label(name):

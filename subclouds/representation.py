@@ -81,7 +81,6 @@ def subcloud_detail_json(subcloud):
     data["oam_floating_ip"] = None
     data["deploy_config_sync_status"] = "unknown"
     data["region_name"] = subcloud.region_name
-    data["audit-url"] = subcloud.audit_url
     return data
 
 

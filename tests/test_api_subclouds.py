@@ -199,6 +199,7 @@ def test_it_filters_the_list(operator, fleet, group, query, expected):
         ("management-state=owned", "management-state"),
         ("deploy-status=deploying-maybe", "deploy-status"),
         ("group_id=abc", "group_id"),
+        ("group_id=1.5", "group_id"),
         ("sync_status=half", "sync_status"),
     ],
 )
@@ -233,6 +234,18 @@ def test_it_lists_5000_subclouds_in_at_most_two_queries(db):
         r = client.get("/v1.0/subclouds/?availability-status=offline&sync_status=unknown&name=bulk")
     assert len(r.json()["subclouds"]) == 5000
     assert len(queries.captured_queries) <= 2
+
+
+def test_it_spends_two_queries_on_token_auth_and_two_on_the_list(client_as, subcloud_factory):
+    """With a real token: the token row (with its user) and the role; then subclouds and endpoints."""
+    for i in range(3):
+        subcloud_factory(f"few{i}")
+    operator = client_as("operator")
+    with CaptureQueriesContext(connection) as queries:
+        r = operator.get("/v1.0/subclouds")
+    assert len(r.json()["subclouds"]) == 3
+    tables = [q["sql"].split(" FROM ")[1].split()[0].strip('"') for q in queries.captured_queries]
+    assert tables == ["accounts_apitoken", "auth_group", "subclouds_subcloud", "subclouds_endpointstatus"]
 
 
 # -- show and detail -------------------------------------------------------------------
@@ -280,7 +293,7 @@ def assert_fresh(body, subcloud):
     assert body["sync_status"] == "unknown"
     assert body["endpoint_sync_status"] == [{"endpoint_type": e, "sync_status": "unknown"} for e in ENDPOINT_ORDER]
     assert body["audit-fail-count"] == 0
-    assert endpoints_of(subcloud) == {e: "unknown" for e in ENDPOINT_ORDER}
+    assert endpoints_of(subcloud) == dict.fromkeys(ENDPOINT_ORDER, "unknown")
     # The offline alarm belongs to a transition, not to registration.
     assert not Fault.objects.filter(subcloud=subcloud).exists()
     assert not Outbox.objects.filter(subcloud=subcloud).exists()
@@ -333,6 +346,66 @@ def test_it_registers_a_subcloud_from_a_multipart_form(operator, group):
     assert sc.management_subnet == "10.10.0.0/16"
     assert sc.management_gateway_ip == "10.10.0.1"
     assert sc.region_name == "RegionForm"
+
+
+BOOTSTRAP_YAML = b"""
+system_mode: simplex
+name: subcloud-yaml
+description: From bootstrap values
+location: YYZ
+management_subnet: 192.168.102.0/24
+management_start_address: 192.168.102.2
+management_end_address: 192.168.102.50
+management_gateway_address: 192.168.102.1
+systemcontroller_gateway_address: 192.168.204.101
+external_oam_floating_address: 10.10.10.12
+"""
+
+
+def test_it_registers_from_what_dcmanager_subcloud_add_sends(operator, group):
+    """`dcmanager subcloud add --bootstrap-address A --bootstrap-values F --group G --release R` (multipart)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data = {
+        "bootstrap-address": "10.10.10.12",
+        "sysadmin_password": "c2VjcmV0",
+        "group_id": group.name,
+        "release": "24.09",
+        "bootstrap_values": SimpleUploadedFile("values.yml", BOOTSTRAP_YAML),
+    }
+    r = operator.post("/v1.0/subclouds/", data, format="multipart")
+    assert r.status_code == 200, r.content
+    sc = Subcloud.objects.get(name="subcloud-yaml")
+    body = r.json()
+    assert_fresh(body, sc)
+    assert (body["description"], body["location"], body["software-version"]) == ("From bootstrap values", "YYZ", "24.09")
+    assert (sc.management_subnet, sc.management_start_ip, sc.management_end_ip) == (
+        "192.168.102.0/24", "192.168.102.2", "192.168.102.50")
+    assert (sc.management_gateway_ip, sc.systemcontroller_gateway_ip) == ("192.168.102.1", "192.168.204.101")
+    assert sc.group_id == group.pk
+    assert "c2VjcmV0" not in str(Subcloud.objects.filter(pk=sc.pk).values().get())
+
+
+@pytest.mark.parametrize(
+    "upload, extra, field",
+    [
+        (b"name: [unclosed", {}, "bootstrap_values"),
+        (b"- just\n- a list\n", {}, "bootstrap_values"),
+        (b"name: ok-name\nmanagement_start_address: 1.2.3.999\n", {}, "management-start-ip"),
+        (b"description: no name\n", {}, "name"),
+        (b"name: dup\n", {"name": "dup"}, None),
+    ],
+)
+def test_it_refuses_bad_bootstrap_values_naming_the_field(operator, subcloud_factory, upload, extra, field):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    if field is None:
+        subcloud_factory("dup")
+    r = operator.post("/v1.0/subclouds/", {"bootstrap_values": SimpleUploadedFile("v.yml", upload), **extra},
+                      format="multipart")
+    assert r.status_code == (409 if field is None else 400), r.content
+    assert r.json()["field"] == (field or "name")
+    assert Subcloud.objects.count() == (1 if field is None else 0)
 
 
 def test_it_refuses_a_duplicate_name_or_region_with_409(operator, subcloud_factory):
@@ -470,7 +543,7 @@ def test_it_refuses_a_management_change_the_rules_forbid_changing_nothing(
         ({"group_id": "no-such-group", "description": "x"}, "group_id"),
         ({"group_id": 4242}, "group_id"),
         ({"name": "rename-not-supported"}, "name"),
-        ({}, "management-state"),
+        ({}, "body"),
     ],
 )
 @pytest.mark.parametrize("fmt", ["json", "multipart"])
@@ -491,7 +564,7 @@ def test_it_unmanages_setting_every_endpoint_but_dc_cert_unknown(operator, subcl
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["management-state"] == "unmanaged"
-    expected = {e: "unknown" for e in ENDPOINT_ORDER} | {"dc-cert": "in-sync"}
+    expected = dict.fromkeys(ENDPOINT_ORDER, "unknown") | {"dc-cert": "in-sync"}
     assert endpoints_of(sc) == expected
     assert body["endpoint_sync_status"] == [{"endpoint_type": e, "sync_status": expected[e]} for e in ENDPOINT_ORDER]
     assert Subcloud.objects.get(pk=sc.pk).management_state == "unmanaged"
@@ -508,7 +581,7 @@ def test_it_unmanages_secondary_and_rehome_pending_setting_dc_cert_unknown_too(
     Subcloud.objects.filter(pk=sc.pk).update(deploy_status=deploy_status)
     r = operator.patch("/v1.0/subclouds/u2", {"management-state": "unmanaged"}, format="json")
     assert r.status_code == 200, r.content
-    assert endpoints_of(sc) == {e: "unknown" for e in ENDPOINT_ORDER}
+    assert endpoints_of(sc) == dict.fromkeys(ENDPOINT_ORDER, "unknown")
     assert r.json()["sync_status"] == "unknown"
 
 
@@ -565,7 +638,8 @@ def test_it_deletes_an_unmanaged_subcloud_keeping_its_cleared_alarms_in_history(
     other = subcloud_factory("keep")
     path = {"id": sc.pk, "name": "d2", "region": sc.region_name, "name/": "d2/"}[ref]
     r = operator.delete(f"/v1.0/subclouds/{path}")
-    assert r.status_code in (200, 204), r.content
+    assert r.status_code == 200, r.content
+    assert r.json() == {}
     assert not Subcloud.objects.filter(pk=sc.pk).exists()
     assert not EndpointStatus.objects.filter(subcloud_id=sc.pk).exists()
     fault.refresh_from_db()
@@ -574,7 +648,7 @@ def test_it_deletes_an_unmanaged_subcloud_keeping_its_cleared_alarms_in_history(
     assert operator.get("/v1.0/faults").json()["faults"] == []
     assert [s["name"] for s in operator.get("/v1.0/subclouds").json()["subclouds"]] == ["keep"]
     assert EndpointStatus.objects.filter(subcloud=other).count() == 7
-    assert StateChange.objects.filter(subcloud_name="d2", reason="deleted").count() == 1
+    assert StateChange.objects.filter(subcloud_name="d2", reason="deleted", changes={"deleted": True}).count() == 1
 
 
 def test_it_answers_200_to_delete_as_the_dcmanager_client_requires(operator, subcloud_factory):
@@ -587,3 +661,88 @@ def test_it_answers_404_for_deleting_an_unknown_subcloud(operator):
     r = operator.delete("/v1.0/subclouds/ghost")
     assert r.status_code == 404
     assert "ghost" in r.json()["error_message"]
+
+
+# -- update_status (what the certificate monitor calls) -------------------------------------------
+
+
+def test_it_accepts_a_dc_cert_status_and_applies_it_through_the_state_service(client_as, subcloud_factory, drain):
+    from state.models import StateUpdate
+
+    sc = subcloud_factory("cert")
+    set_availability(sc, "online", drain)
+    r = client_as("service").patch("/v1.0/subclouds/cert/update_status", {"endpoint": "dc-cert", "status": "in-sync"},
+                                   format="json")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"result": "OK"}
+    pending = StateUpdate.objects.get(subcloud=sc, applied_at__isnull=True)
+    assert pending.payload["endpoint_type"] == "dc-cert"
+    assert endpoints_of(sc)["dc-cert"] == "unknown"  # applied by the workers, not by the view
+    drain()
+    assert endpoints_of(sc)["dc-cert"] == "in-sync"
+    r = client_as("service").patch(f"/v1.0/subclouds/{sc.pk}/update_status/", {"endpoint": "dc-cert",
+                                   "status": "out-of-sync"}, format="multipart")
+    assert r.status_code == 200
+    drain()
+    assert endpoints_of(sc)["dc-cert"] == "out-of-sync"
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"endpoint": "platform", "status": "in-sync"}, "endpoint"),
+        ({"status": "in-sync"}, "endpoint"),
+        ({"endpoint": "dc-cert", "status": "sideways"}, "status"),
+    ],
+)
+def test_it_refuses_update_status_for_anything_but_dc_cert(client_as, subcloud_factory, data, field):
+    from state.models import StateUpdate
+
+    subcloud_factory("cert")
+    r = client_as("service").patch("/v1.0/subclouds/cert/update_status", data, format="json")
+    assert r.status_code == 400, r.content
+    if field is not None:
+        assert r.json()["field"] == field
+    assert r.json()["error_message"]
+    assert not StateUpdate.objects.exists()
+
+
+def test_it_answers_404_to_update_status_of_an_unknown_subcloud(client_as):
+    r = client_as("service").patch("/v1.0/subclouds/ghost/update_status", {"endpoint": "dc-cert", "status": "in-sync"},
+                                   format="json")
+    assert r.status_code == 404
+    assert "ghost" in r.json()["error_message"]
+
+
+# -- malformed requests ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method, path", [("post", "/v1.0/subclouds/"), ("patch", "/v1.0/subclouds/sc"),
+                                          ("post", "/v1.0/subcloud-groups/"), ("patch", "/v1.0/subcloud-groups/1")])
+@pytest.mark.parametrize("body", ['["a", "list"]', '"text"', "12", '{"broken": '])
+def test_it_answers_400_json_to_a_body_that_is_not_an_object(operator, subcloud_factory, method, path, body):
+    subcloud_factory("sc")
+    before = snapshot(Subcloud.objects.get(name="sc"))
+    r = getattr(operator, method)(path, body, content_type="application/json")
+    assert r.status_code == 400, r.content
+    assert r.json()["error_message"]
+    assert snapshot(Subcloud.objects.get(name="sc")) == before
+
+
+@pytest.mark.parametrize("path", ["/v1.0/subclouds/99999999999999999999", "/v1.0/subclouds/99999999999999999999/detail"])
+def test_it_answers_404_to_an_id_beyond_any_integer(operator, path):
+    assert operator.get(path).status_code == 404
+
+
+def test_it_filters_by_a_group_id_beyond_any_integer(operator, subcloud_factory):
+    subcloud_factory("sc")
+    r = operator.get("/v1.0/subclouds?group_id=99999999999999999999")
+    assert r.status_code == 200
+    assert r.json() == {"subclouds": []}
+
+
+def test_it_answers_405_json_to_an_unsupported_method(operator, subcloud_factory):
+    subcloud_factory("sc")
+    r = operator.put("/v1.0/subclouds/sc", {"description": "x"}, format="json")
+    assert r.status_code == 405
+    assert r.json()["error_message"]

@@ -100,3 +100,20 @@ def test_it_answers_unknown_paths_with_json_404(client_as):
     r = APIClient().get("/nothing-here")
     assert r.status_code == 404
     assert set(r.json()) == {"error_message", "field", "errors"}
+
+
+def test_it_describes_the_dcmanager_shapes_and_token_auth_in_the_schema():
+    body = APIClient().get("/v1.0/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = body["components"]
+    assert components["securitySchemes"]["X-Auth-Token"] == {
+        "type": "apiKey", "in": "header", "name": "X-Auth-Token",
+        "description": components["securitySchemes"]["X-Auth-Token"]["description"],
+    }
+    from tests.test_api_subclouds import DETAIL_KEYS, LISTING_KEYS
+
+    assert set(components["schemas"]["Subcloud"]["properties"]) == LISTING_KEYS
+    assert set(components["schemas"]["SubcloudDetail"]["properties"]) == DETAIL_KEYS
+    assert set(components["schemas"]["Error"]["properties"]) == {"error_message", "field", "errors"}
+    patch = body["paths"]["/v1.0/subclouds/{ref}/"]["patch"]
+    assert set(patch["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert {"200", "400", "401", "403", "404"} <= set(patch["responses"])

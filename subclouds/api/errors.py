@@ -9,6 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from subclouds import services
 from subclouds.inputs import field_label
 
 
@@ -37,11 +38,28 @@ def _flatten(detail, prefix=""):
     return {prefix or "body": [str(m) for m in messages]}
 
 
-def exception_handler(exc, context):
+def known_error(exc):
+    """(status, body) for invalid input and the services' refusals, else None.
+
+    The one mapping used by the API and by the admin commands (which print the body's error_message).
+    """
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
         field, messages = next(iter(errors.items()))
-        return Response(error_body(f"{field}: {messages[0]}", field, errors), status=status.HTTP_400_BAD_REQUEST)
+        return status.HTTP_400_BAD_REQUEST, error_body(f"{field}: {messages[0]}", field, errors)
+    if isinstance(exc, services.NotFound):
+        return status.HTTP_404_NOT_FOUND, error_body(str(exc))
+    if isinstance(exc, services.Conflict):
+        return status.HTTP_409_CONFLICT, error_body(exc.message, exc.field)
+    if isinstance(exc, services.Refused):
+        return status.HTTP_400_BAD_REQUEST, error_body(exc.message, exc.field)
+    return None
+
+
+def exception_handler(exc, context):
+    known = known_error(exc)
+    if known is not None:
+        return Response(known[1], status=known[0])
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)

@@ -1,6 +1,5 @@
 """REST views for subclouds, groups, alarms and faults: thin; rules live in services and state/."""
 
-import django_filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -10,7 +9,8 @@ from accounts.permissions import IsOperator
 from state.store import fault_json
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
-from subclouds.inputs import GroupInput, RegisterSubcloud, UpdateSubcloud, normalise
+from subclouds.filtersets import filter_subclouds
+from subclouds.inputs import GroupInput, RegisterSubcloud, UpdateSubcloud, validated
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
     alarm_summary_json,
@@ -19,52 +19,23 @@ from subclouds.representation import (
     subclouds_json,
 )
 
-from .errors import error_response
+from . import schema
+from .errors import known_error
 
 
-def _validated(serializer_class, data, **kwargs):
-    serializer = serializer_class(data=normalise(data), **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+def deleted():
+    """200, not 204: dcmanagerclient's ResourceManager._delete() raises on any other status."""
+    return Response({}, status=status.HTTP_200_OK)
 
 
 class ServiceErrors:
-    """Maps service exceptions to the API's JSON errors."""
+    """Maps service exceptions to the API's JSON errors (errors.known_error, shared with the admin commands)."""
 
     def handle_exception(self, exc):
-        if isinstance(exc, services.NotFound):
-            return error_response(status.HTTP_404_NOT_FOUND, str(exc))
-        if isinstance(exc, services.Conflict):
-            return error_response(status.HTTP_409_CONFLICT, exc.message, exc.field)
-        if isinstance(exc, services.Refused):
-            return error_response(status.HTTP_400_BAD_REQUEST, exc.message, exc.field)
+        known = known_error(exc)
+        if known is not None:
+            return Response(known[1], status=known[0])
         return super().handle_exception(exc)
-
-
-class SubcloudFilter(django_filters.FilterSet):
-    """Query filters of GET /v1.0/subclouds (dcmanager spells some with hyphens)."""
-
-    locals().update(
-        {
-            "availability-status": django_filters.ChoiceFilter(
-                field_name="availability_status", choices=Availability.choices
-            ),
-            "management-state": django_filters.ChoiceFilter(
-                field_name="management_state", choices=ManagementState.choices
-            ),
-            "deploy-status": django_filters.CharFilter(field_name="deploy_status"),
-            "group_id": django_filters.NumberFilter(field_name="group_id"),
-            "name": django_filters.CharFilter(field_name="name", lookup_expr="icontains"),
-            "sync_status": django_filters.ChoiceFilter(choices=SyncStatus.choices, method="by_sync_status"),
-        }
-    )
-
-    class Meta:
-        model = Subcloud
-        fields = []
-
-    def by_sync_status(self, queryset, name, value):
-        return queryset  # computed from endpoints after the query (representation.subclouds_json)
 
 
 class SubcloudList(ServiceErrors, APIView):
@@ -72,6 +43,8 @@ class SubcloudList(ServiceErrors, APIView):
 
     @extend_schema(
         summary="List subclouds",
+        operation_id="subclouds_list",
+        responses=schema.responses(schema.SUBCLOUD_LIST, 400),
         parameters=[
             OpenApiParameter("availability-status", enum=Availability.values),
             OpenApiParameter("management-state", enum=ManagementState.values),
@@ -82,44 +55,46 @@ class SubcloudList(ServiceErrors, APIView):
         ],
     )
     def get(self, request):
-        filters = SubcloudFilter(request.query_params, queryset=Subcloud.objects.all())
-        if not filters.is_valid():
-            from rest_framework.exceptions import ValidationError
+        queryset, sync_status = filter_subclouds(request.query_params)
+        return Response({"subclouds": subclouds_json(queryset, sync_status=sync_status)})
 
-            raise ValidationError(filters.errors)
-        return Response(
-            {"subclouds": subclouds_json(filters.qs, sync_status=filters.form.cleaned_data.get("sync_status"))}
-        )
-
-    @extend_schema(summary="Register an existing subcloud", request=RegisterSubcloud)
+    @extend_schema(
+        summary="Register an existing subcloud",
+        request={"application/json": RegisterSubcloud, "multipart/form-data": RegisterSubcloud},
+        responses=schema.responses(schema.SUBCLOUD, 400, 409),
+    )
     def post(self, request):
-        subcloud = services.register_subcloud(_validated(RegisterSubcloud, request.data))
+        subcloud = services.register_subcloud(validated(RegisterSubcloud, request.data))
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
 
 class SubcloudDetail(ServiceErrors, APIView):
     permission_classes = [IsOperator]
 
-    @extend_schema(summary="Show a subcloud (by id, name or region name)")
+    @extend_schema(summary="Show a subcloud (by id, name or region name)", responses=schema.responses(schema.SUBCLOUD, 404))
     def get(self, request, ref):
         subcloud = services.get_subcloud(ref)
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
-    @extend_schema(summary="Manage / unmanage or edit a subcloud", request=UpdateSubcloud)
+    @extend_schema(
+        summary="Manage / unmanage or edit a subcloud",
+        request={"application/json": UpdateSubcloud, "multipart/form-data": UpdateSubcloud},
+        responses=schema.responses(schema.SUBCLOUD, 400, 404),
+    )
     def patch(self, request, ref):
         subcloud = services.get_subcloud(ref)
-        data = _validated(UpdateSubcloud, request.data)
+        data = validated(UpdateSubcloud, request.data)
         services.update_subcloud(subcloud, data)
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
-    @extend_schema(summary="Delete an unmanaged subcloud")
+    @extend_schema(summary="Delete an unmanaged subcloud", responses=schema.responses(schema.DELETED, 400, 404))
     def delete(self, request, ref):
         services.delete_subcloud(services.get_subcloud(ref))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted()
 
 
 class SubcloudDetailView(ServiceErrors, APIView):
-    @extend_schema(summary="Show a subcloud with its detail keys")
+    @extend_schema(summary="Show a subcloud with its detail keys", responses=schema.responses(schema.SUBCLOUD_DETAIL, 404))
     def get(self, request, ref):
         return Response(subcloud_detail_json(services.get_subcloud(ref)))
 
@@ -127,43 +102,47 @@ class SubcloudDetailView(ServiceErrors, APIView):
 class GroupList(ServiceErrors, APIView):
     permission_classes = [IsOperator]
 
-    @extend_schema(summary="List subcloud groups")
+    @extend_schema(
+        summary="List subcloud groups", operation_id="subcloud_groups_list", responses=schema.responses(schema.GROUP_LIST)
+    )
     def get(self, request):
         return Response({"subcloud_groups": [group_json(g) for g in SubcloudGroup.objects.order_by("id")]})
 
-    @extend_schema(summary="Create a subcloud group", request=GroupInput)
+    @extend_schema(summary="Create a subcloud group", request=GroupInput, responses=schema.responses(schema.GROUP, 400, 409))
     def post(self, request):
-        return Response(group_json(services.create_group(_validated(GroupInput, request.data))))
+        return Response(group_json(services.create_group(validated(GroupInput, request.data))))
 
 
 class GroupDetail(ServiceErrors, APIView):
     permission_classes = [IsOperator]
 
-    @extend_schema(summary="Show a subcloud group (by id or name)")
+    @extend_schema(summary="Show a subcloud group (by id or name)", responses=schema.responses(schema.GROUP, 404))
     def get(self, request, ref):
         return Response(group_json(services.get_group(ref)))
 
-    @extend_schema(summary="Update a subcloud group", request=GroupInput)
+    @extend_schema(summary="Update a subcloud group", request=GroupInput, responses=schema.responses(schema.GROUP, 400, 404, 409))
     def patch(self, request, ref):
         group = services.get_group(ref)
-        data = _validated(GroupInput, request.data, partial=True)
+        data = validated(GroupInput, request.data, partial=True)
         return Response(group_json(services.update_group(group, data)))
 
-    @extend_schema(summary="Delete a subcloud group (its subclouds move to Default)")
+    @extend_schema(
+        summary="Delete a subcloud group (its subclouds move to Default)", responses=schema.responses(schema.DELETED, 400, 404)
+    )
     def delete(self, request, ref):
         services.delete_group(services.get_group(ref))
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return deleted()
 
 
 class GroupSubclouds(ServiceErrors, APIView):
-    @extend_schema(summary="The subclouds of a group")
+    @extend_schema(summary="The subclouds of a group", responses=schema.responses(schema.SUBCLOUD_LIST, 404))
     def get(self, request, ref):
         group = services.get_group(ref)
         return Response({"subclouds": subclouds_json(Subcloud.objects.filter(group=group))})
 
 
 class AlarmSummary(APIView):
-    @extend_schema(summary="Alarm summary per subcloud")
+    @extend_schema(summary="Alarm summary per subcloud", responses=schema.responses(schema.ALARM_SUMMARY))
     def get(self, request):
         return Response({"alarm_summary": alarm_summary_json()})
 
@@ -171,6 +150,7 @@ class AlarmSummary(APIView):
 class FaultList(APIView):
     @extend_schema(
         summary="Active faults",
+        responses=schema.responses(schema.FAULT_LIST),
         parameters=[OpenApiParameter("subcloud", description="subcloud name"), OpenApiParameter("alarm_id")],
     )
     def get(self, request):

@@ -1,0 +1,132 @@
+"""OpenAPI descriptions of the JSON that representation.py builds.
+
+dcmanager hyphenates keys ("availability-status"), which a serializer class
+cannot spell as attributes, so the shapes are inline serializers built from the
+same key lists as the representation: the schema cannot drift from the payload.
+"""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from subclouds.choices import EndpointType, Severity, SyncStatus
+from subclouds.representation import SUBCLOUD_KEYS
+
+_INTEGER_KEYS = {"id", "group_id", "audit-fail-count"}
+_BOOLEAN_KEYS = {"openstack-installed", "first-identity-sync-complete"}
+_REQUIRED_KEYS = {"id", "name", "region-name", "availability-status", "management-state", "deploy-status", "created-at"}
+
+
+def _subcloud_field(key):
+    if key in _INTEGER_KEYS:
+        return serializers.IntegerField()
+    if key in _BOOLEAN_KEYS:
+        return serializers.BooleanField()
+    return serializers.CharField(allow_null=key not in _REQUIRED_KEYS)
+
+
+def _endpoint_status():
+    return inline_serializer(
+        "EndpointSyncStatus",
+        {
+            "endpoint_type": serializers.ChoiceField(EndpointType.choices),
+            "sync_status": serializers.ChoiceField(SyncStatus.choices),
+        },
+    )
+
+
+def _subcloud_fields():
+    """Fresh field instances each time: a DRF field binds to one serializer only."""
+    return {
+        **{key: _subcloud_field(key) for key in SUBCLOUD_KEYS},
+        "sync_status": serializers.ChoiceField(SyncStatus.choices),
+        "endpoint_sync_status": serializers.ListField(child=_endpoint_status()),
+    }
+
+
+SUBCLOUD = inline_serializer("Subcloud", _subcloud_fields())
+SUBCLOUD_DETAIL = inline_serializer(
+    "SubcloudDetail",
+    {
+        **_subcloud_fields(),
+        "oam_floating_ip": serializers.CharField(allow_null=True),
+        "deploy_config_sync_status": serializers.CharField(),
+        "region_name": serializers.CharField(),
+    },
+)
+SUBCLOUD_LIST = inline_serializer(
+    "SubcloudList", {"subclouds": serializers.ListField(child=inline_serializer("Subcloud", _subcloud_fields()))}
+)
+
+
+def _group():
+    return inline_serializer(
+        "SubcloudGroup",
+        {
+            "id": serializers.IntegerField(),
+            "name": serializers.CharField(),
+            "description": serializers.CharField(),
+            "update_apply_type": serializers.CharField(),
+            "max_parallel_subclouds": serializers.IntegerField(),
+            "created-at": serializers.CharField(),
+            "updated-at": serializers.CharField(allow_null=True),
+        },
+    )
+
+
+GROUP = _group()
+GROUP_LIST = inline_serializer("SubcloudGroupList", {"subcloud_groups": serializers.ListField(child=_group())})
+
+ALARM_SUMMARY = inline_serializer(
+    "AlarmSummary",
+    {
+        "alarm_summary": serializers.ListField(
+            child=inline_serializer(
+                "SubcloudAlarms",
+                {
+                    "region_name": serializers.CharField(help_text="the subcloud's name, as dcmanager spells it"),
+                    "uuid": serializers.UUIDField(),
+                    "critical_alarms": serializers.IntegerField(),
+                    "major_alarms": serializers.IntegerField(),
+                    "minor_alarms": serializers.IntegerField(),
+                    "warnings": serializers.IntegerField(),
+                    "cloud_status": serializers.ChoiceField(["critical", "degraded", "OK"]),
+                },
+            )
+        )
+    },
+)
+FAULT_LIST = inline_serializer(
+    "FaultList",
+    {
+        "faults": serializers.ListField(
+            child=inline_serializer(
+                "Fault",
+                {
+                    "uuid": serializers.UUIDField(),
+                    "alarm_id": serializers.CharField(),
+                    "entity_instance_id": serializers.CharField(),
+                    "severity": serializers.ChoiceField(Severity.choices),
+                    "reason_text": serializers.CharField(),
+                    "subcloud": serializers.CharField(),
+                    "raised-at": serializers.CharField(),
+                },
+            )
+        )
+    },
+)
+
+ERROR = inline_serializer(
+    "Error",
+    {
+        "error_message": serializers.CharField(),
+        "field": serializers.CharField(allow_null=True, help_text="the offending field, as the client spelled it"),
+        "errors": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+    },
+)
+DELETED = OpenApiResponse(OpenApiTypes.OBJECT, description="Deleted; the body is {} (dcmanager clients expect 200).")
+
+
+def responses(ok, *errors):
+    """{200: ok, 401/403: ERROR, each of errors: ERROR} for extend_schema."""
+    return {200: ok, **{code: ERROR for code in (400, 401, 403, 404, 409) if code in (*errors, 401, 403)}}
