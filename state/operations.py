@@ -42,6 +42,5 @@ def delete_subcloud(subcloud_id):
         rules.check_delete(state)
         before = state.copy()
         rules.clear_all_alarms(state)
-        store.save({subcloud_id: before}, {subcloud_id: state}, reason="deleted")
-        store.log_lifecycle(subcloud_id, state.name, "deleted", {"deleted": True})
+        store.save({subcloud_id: before}, {subcloud_id: state}, reason="deleted", extra={"deleted": True})
         Subcloud.objects.filter(pk=subcloud_id).delete()

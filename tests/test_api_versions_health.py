@@ -78,6 +78,8 @@ def test_it_serves_the_docs_page(path):
     assert r.status_code == 200
     assert r["Content-Type"].startswith("text/html")
     assert b"swagger" in r.content.lower()
+    # Works offline: Swagger UI comes from our static files, not a CDN.
+    assert b"/static/drf_spectacular_sidecar/" in r.content and b"cdn.jsdelivr" not in r.content
 
 
 @pytest.mark.parametrize(

@@ -227,3 +227,18 @@ def test_it_ignores_bulk_endpoints_the_subcloud_does_not_have(subcloud_factory, 
     result = apply_batch(1000, "t")
     assert (result.applied, result.failed) == (1, 0)
     assert endpoints_of(sc)["dc-cert"] == "in-sync" and "firmware" not in endpoints_of(sc)
+
+
+def test_it_logs_a_delete_as_one_change_with_the_cleared_alarms(subcloud_factory, drain):
+    from state import operations
+
+    sc = subcloud_factory("gone")
+    online(sc)
+    drain()
+    intake.accept("availability", [(sc.pk, {"availability_status": "offline"})])
+    drain()
+    operations.delete_subcloud(sc.pk)
+    (row,) = StateChange.objects.filter(subcloud_name="gone", reason="deleted")
+    assert row.changes == {"deleted": True}
+    assert [f["alarm_id"] for f in row.faults_cleared] == ["280.001"]
+    assert not Fault.objects.filter(cleared_at__isnull=True).exists()
