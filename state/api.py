@@ -9,10 +9,11 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsService
 from subclouds.api.errors import error_response
+from subclouds.api.schema import ERROR
 from subclouds.choices import EndpointType
 from subclouds.services import NotFound, get_subcloud
 
-from . import intake
+from . import intake, schema
 from .models import Outcome, StateUpdate, UpdateKind, WorkerHeartbeat
 
 
@@ -33,7 +34,8 @@ class StateView(APIView):
 
 
 class EndpointStatusView(StateView):
-    @extend_schema(summary="Accept an endpoint sync-status update (absent subcloud: every subcloud)")
+    @extend_schema(summary="Accept an endpoint sync-status update (absent subcloud: every subcloud)",
+                   request=schema.ENDPOINT_STATUS, responses=schema.accepted_responses())
     def post(self, request):
         ref, payload = intake.parse_endpoint_status(request.data)
         ids = [intake.resolve([ref])[ref]] if ref else intake.all_subcloud_ids()
@@ -41,14 +43,16 @@ class EndpointStatusView(StateView):
 
 
 class AvailabilityView(StateView):
-    @extend_schema(summary="Accept an availability update")
+    @extend_schema(summary="Accept an availability update", request=schema.AVAILABILITY,
+                   responses=schema.accepted_responses())
     def post(self, request):
         ref, payload = intake.parse_availability(request.data)
         return self.accepted(UpdateKind.AVAILABILITY, [(intake.resolve([ref])[ref], payload)])
 
 
 class BulkView(StateView):
-    @extend_schema(summary="Accept audit results: availability plus endpoint map, up to 1,000 subclouds")
+    @extend_schema(summary="Accept audit results: availability plus endpoint map, up to 1,000 subclouds",
+                   request=schema.BULK, responses=schema.accepted_responses())
     def post(self, request):
         from django.conf import settings
 
@@ -71,7 +75,8 @@ class BulkView(StateView):
 class UpdateStatusView(StateView):
     """What the certificate monitor calls: only dc-cert."""
 
-    @extend_schema(summary="Set a subcloud's dc-cert sync status (certificate monitor)")
+    @extend_schema(summary="Set a subcloud's dc-cert sync status (certificate monitor)", request=schema.UPDATE_STATUS,
+                   responses={200: schema.UPDATE_STATUS_OK, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})
     def patch(self, request, ref):
         subcloud = get_subcloud(ref)
         body = request.data.dict() if hasattr(request.data, "dict") else request.data
@@ -128,6 +133,6 @@ def stats():
 
 
 class StatsView(APIView):
-    @extend_schema(summary="State service counters and live workers")
+    @extend_schema(summary="State service counters and live workers", responses={200: schema.STATS, 401: ERROR})
     def get(self, request):
         return Response(stats())

@@ -5,6 +5,7 @@ travel in their heartbeat rows rather than in process-local registries.
 """
 
 from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -12,6 +13,7 @@ from rest_framework.views import APIView
 
 from .api import stats
 from .models import WorkerHeartbeat
+from .schema import METRICS
 
 
 class StateCollector:
@@ -45,6 +47,7 @@ class StateCollector:
 
 
 class MetricsView(APIView):
+    @extend_schema(summary="Prometheus metrics of the state service", responses={200: METRICS})
     def get(self, request):
         registry = CollectorRegistry(auto_describe=False)
         registry.register(StateCollector())

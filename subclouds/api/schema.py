@@ -17,6 +17,11 @@ _BOOLEAN_KEYS = {"openstack-installed", "first-identity-sync-complete"}
 _REQUIRED_KEYS = {"id", "name", "region-name", "availability-status", "management-state", "deploy-status", "created-at"}
 
 
+def component(name, fields, base=serializers.Serializer):
+    """A named serializer class: one class per OpenAPI component, reusable with (many=True)."""
+    return type(name, (base,), dict(fields))
+
+
 def _subcloud_field(key):
     if key in _INTEGER_KEYS:
         return serializers.IntegerField()
@@ -25,57 +30,41 @@ def _subcloud_field(key):
     return serializers.CharField(allow_null=key not in _REQUIRED_KEYS)
 
 
-def _endpoint_status():
-    return inline_serializer(
-        "EndpointSyncStatus",
-        {
-            "endpoint_type": serializers.ChoiceField(EndpointType.choices),
-            "sync_status": serializers.ChoiceField(SyncStatus.choices),
-        },
-    )
-
-
-def _subcloud_fields():
-    """Fresh field instances each time: a DRF field binds to one serializer only."""
-    return {
+ENDPOINT_SYNC_STATUS = component(
+    "EndpointSyncStatus",
+    {"endpoint_type": serializers.ChoiceField(EndpointType.choices), "sync_status": serializers.ChoiceField(SyncStatus.choices)},
+)
+SUBCLOUD = component(
+    "Subcloud",
+    {
         **{key: _subcloud_field(key) for key in SUBCLOUD_KEYS},
         "sync_status": serializers.ChoiceField(SyncStatus.choices),
-        "endpoint_sync_status": serializers.ListField(child=_endpoint_status()),
-    }
-
-
-SUBCLOUD = inline_serializer("Subcloud", _subcloud_fields())
-SUBCLOUD_DETAIL = inline_serializer(
+        "endpoint_sync_status": ENDPOINT_SYNC_STATUS(many=True),
+    },
+)
+SUBCLOUD_DETAIL = component(
     "SubcloudDetail",
     {
-        **_subcloud_fields(),
         "oam_floating_ip": serializers.CharField(allow_null=True),
         "deploy_config_sync_status": serializers.CharField(),
         "region_name": serializers.CharField(),
     },
+    base=SUBCLOUD,
 )
-SUBCLOUD_LIST = inline_serializer(
-    "SubcloudList", {"subclouds": serializers.ListField(child=inline_serializer("Subcloud", _subcloud_fields()))}
+SUBCLOUD_LIST = component("SubcloudList", {"subclouds": SUBCLOUD(many=True)})
+GROUP = component(
+    "SubcloudGroup",
+    {
+        "id": serializers.IntegerField(),
+        "name": serializers.CharField(),
+        "description": serializers.CharField(),
+        "update_apply_type": serializers.CharField(),
+        "max_parallel_subclouds": serializers.IntegerField(),
+        "created-at": serializers.CharField(),
+        "updated-at": serializers.CharField(allow_null=True),
+    },
 )
-
-
-def _group():
-    return inline_serializer(
-        "SubcloudGroup",
-        {
-            "id": serializers.IntegerField(),
-            "name": serializers.CharField(),
-            "description": serializers.CharField(),
-            "update_apply_type": serializers.CharField(),
-            "max_parallel_subclouds": serializers.IntegerField(),
-            "created-at": serializers.CharField(),
-            "updated-at": serializers.CharField(allow_null=True),
-        },
-    )
-
-
-GROUP = _group()
-GROUP_LIST = inline_serializer("SubcloudGroupList", {"subcloud_groups": serializers.ListField(child=_group())})
+GROUP_LIST = component("SubcloudGroupList", {"subcloud_groups": GROUP(many=True)})
 
 ALARM_SUMMARY = inline_serializer(
     "AlarmSummary",
