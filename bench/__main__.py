@@ -2,9 +2,15 @@
 
 import sys
 
-from . import dead_office
+from . import audit, dead_office, floor, live, scaling
 
-SCENARIOS = {"dead-office": dead_office.main}
+SCENARIOS = {
+    "dead-office": dead_office.main,
+    "scaling": scaling.main,
+    "floor": floor.main,
+    "audit": audit.main,
+    "live": live.main,
+}
 
 
 def main(argv):

@@ -9,7 +9,6 @@ endpoint, each locking the subcloud row), with as many processes as workers.
 """
 
 import argparse
-import multiprocessing
 import sys
 import time
 
@@ -81,6 +80,7 @@ def online_body(name):
 
 
 def run_ours(client, names):
+    """Both phases; seconds of intake and from the last 202 until nothing is pending."""
     intake_off, last_off = post_bulk(client, names, offline_body)
     done_off = wait_applied(len(names), "offline")
     intake_on, last_on = post_bulk(client, names, online_body)
@@ -92,23 +92,21 @@ def run_ours(client, names):
 # -- baseline: one transaction per subcloud-endpoint message ---------------------
 
 
-def _baseline_worker(names, status, endpoints, queue):
+def _baseline_worker(names):
     """The original's shape: lock the subcloud row per message, one message per endpoint, via the ORM."""
-    harness.setup_django()
     from django.db import transaction
     from django.utils import timezone
 
     from subclouds.models import EndpointStatus, Fault, Subcloud
 
-    started = time.perf_counter()
     for name in names:
         with transaction.atomic():
             sc = Subcloud.objects.select_for_update().get(name=name)
-            sc.availability_status = status
+            sc.availability_status = "online"
             sc.save(update_fields=["availability_status"])
             Fault.objects.filter(alarm_id="280.001", entity_instance_id=f"subcloud={name}", cleared_at__isnull=True).update(
                 cleared_at=timezone.now())
-        for endpoint in endpoints:
+        for endpoint in ENDPOINT_TYPES:
             with transaction.atomic():
                 Subcloud.objects.select_for_update().get(name=name)
                 row = EndpointStatus.objects.get(subcloud__name=name, endpoint_type=endpoint)
@@ -116,24 +114,34 @@ def _baseline_worker(names, status, endpoints, queue):
                 row.save(update_fields=["sync_status"])
                 Fault.objects.filter(alarm_id="280.002", entity_instance_id=f"subcloud={name}.resource={endpoint}",
                                      cleared_at__isnull=True).update(cleared_at=timezone.now())
-    queue.put(time.perf_counter() - started)
 
 
 def run_baseline(names, processes):
+    """Seconds the original's approach takes to bring `names` back online, with `processes` processes."""
     from subclouds.models import EndpointStatus, Subcloud
 
     Subcloud.objects.filter(name__in=names).update(availability_status="offline")
     EndpointStatus.objects.filter(subcloud__name__in=names).update(sync_status="unknown")
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    slices = [names[i::processes] for i in range(processes)]
-    procs = [ctx.Process(target=_baseline_worker, args=(s, "online", ENDPOINT_TYPES, queue)) for s in slices]
-    started = time.perf_counter()
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=600)
-    return time.perf_counter() - started
+    return harness.run_timed(_baseline_worker, [names[i::processes] for i in range(processes)])
+
+
+def recover(n, workers, batch=None):
+    """Fleet of n, all offline then all back with 7 endpoints, through daphne and `workers` real workers."""
+    names = reset_fleet(n)
+    token = harness.issue_token("service")
+    port = harness.free_port()
+    with harness.Processes(harness.RESULTS / "logs") as procs:
+        procs.daphne(port)
+        procs.workers(workers, batch)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=120)
+        figures = run_ours(client, names)
+    from subclouds.models import Subcloud
+
+    online = Subcloud.objects.filter(availability_status="online").count()
+    if online != n:
+        raise RuntimeError(f"only {online} of {n} subclouds online after recovery")
+    figures["applied_subclouds_per_s"] = n / (figures["intake_online_s"] + figures["applied_after_last_202_online_s"])
+    return names, figures
 
 
 def main(argv=None):
@@ -145,25 +153,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     harness.setup_django()
 
-    names = reset_fleet(args.subclouds)
-    token = harness.issue_token("service")
-    port = harness.free_port()
-    with harness.Processes(harness.RESULTS / "logs") as procs:
-        procs.daphne(port)
-        procs.workers(args.workers)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=120)
-        ours = run_ours(client, names)
-    from subclouds.models import Subcloud
-
-    assert Subcloud.objects.filter(availability_status="online").count() == args.subclouds
-
+    names, ours = recover(args.subclouds, args.workers)
     sample = names[: args.baseline_sample]
     baseline_s = run_baseline(sample, args.workers)
 
     n = args.subclouds
     endpoint_updates = n * len(ENDPOINT_TYPES)
-    applied_s = ours["applied_after_last_202_online_s"]
-    ours_rate = n / (ours["intake_online_s"] + applied_s)
+    ours_rate = ours["applied_subclouds_per_s"]
     baseline_rate = len(sample) / baseline_s
     rows = [
         ("subclouds", n, ""),
@@ -171,12 +167,13 @@ def main(argv=None):
         ("intake, endpoint updates/s (online phase)", endpoint_updates / ours["intake_online_s"], ">= 20,000"),
         ("intake seconds (online phase)", ours["intake_online_s"], ""),
         ("applied after last 202, s (offline phase)", ours["applied_after_last_202_offline_s"], ""),
-        ("applied after last 202, s (online phase)", applied_s, "<= 3 s"),
+        ("applied after last 202, s (online phase)", ours["applied_after_last_202_online_s"], "<= 3 s"),
         ("applied subclouds/s (first POST to all applied)", ours_rate, ""),
         (f"baseline subclouds/s ({len(sample)} subclouds, 8 tx each)", baseline_rate, ""),
         ("ratio ours / baseline", ours_rate / baseline_rate, ">= 5x"),
     ]
-    harness.report("dead-office", rows, {"raw": ours, "baseline_seconds": baseline_s})
+    harness.report("dead-office", rows, {"raw": ours, "baseline_seconds": baseline_s},
+                   plot=("applied subclouds/s", {"dcportal": ours_rate, "baseline (1 tx / message)": baseline_rate}))
     return 0
 
 

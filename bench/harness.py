@@ -5,6 +5,7 @@ same PostgreSQL server as ./dev, so the dev data is never touched.
 """
 
 import json
+import multiprocessing
 import os
 import platform
 import signal
@@ -20,12 +21,14 @@ RESULTS = ROOT / "bench" / "results"
 BENCH_DB = os.environ.get("DCPORTAL_BENCH_DB", "dcportal_bench")
 
 
-def setup_django():
+def setup_django(migrate=True):
     """Point this process at the bench database (created and migrated on first use) and set Django up."""
     import psycopg
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcportal.settings")
     os.environ["DCPORTAL_DATABASE_NAME"] = BENCH_DB
+    # Our own channel namespace: no other process on this Redis takes our doorbells.
+    os.environ.setdefault("DCPORTAL_CHANNEL_PREFIX", f"bench-{os.getpid()}")
     import django
     from django.conf import settings
 
@@ -35,6 +38,8 @@ def setup_django():
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
             conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     django.setup()
+    if not migrate:
+        return
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL, env=child_env())
 
@@ -121,6 +126,35 @@ def issue_token(role):
     return ApiToken.objects.issue(user)[1]
 
 
+def run_timed(target, slices):
+    """Run target(slice) in one spawned process per slice, started together after their set-up.
+
+    Returns the seconds from the common start until the last one finished:
+    process start-up and Django set-up are not counted.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_timed_child, args=(target, s, ready, go, done)) for s in slices]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
+    seconds = max(done.get(timeout=900) for _ in procs)
+    for p in procs:
+        p.join(timeout=30)
+    return seconds
+
+
+def _timed_child(target, work, ready, go, done):
+    setup_django(migrate=False)
+    ready.put(True)
+    go.wait(120)
+    started = time.perf_counter()
+    target(work)
+    done.put(time.perf_counter() - started)
+
+
 @contextmanager
 def timer():
     t = {"start": time.perf_counter()}
@@ -147,8 +181,11 @@ def _cpu_model():
     return platform.processor()
 
 
-def report(name, rows, extra=None):
-    """Print a table of (figure, value, target) rows and save JSON under bench/results/."""
+def report(name, rows, extra=None, plot=None):
+    """Print a table of (figure, value, target) rows; save JSON (and a bar chart PNG) under bench/results/.
+
+    plot: (y label, {bar label: value}).
+    """
     width = max(len(r[0]) for r in rows)
     print()
     print(f"{'figure':<{width}}  {'value':>14}  target")
@@ -161,3 +198,26 @@ def report(name, rows, extra=None):
     out.write_text(json.dumps({"scenario": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": machine(),
                                "figures": {r[0]: r[1] for r in rows}, **(extra or {})}, indent=2))
     print(f"\nsaved {out.relative_to(ROOT)}")
+    if plot:
+        print(f"saved {bar_chart(name, *plot).relative_to(ROOT)}")
+
+
+def bar_chart(name, ylabel, bars):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    labels, values = list(bars), list(bars.values())
+    ax.bar(labels, values, color=["#2f6fb2", "#9aa5b1", "#6b8e23", "#c0504d"][: len(values)])
+    for i, v in enumerate(values):
+        ax.annotate(f"{v:,.0f}" if v >= 10 else f"{v:,.2f}", (i, v), ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{name} ({os.cpu_count()} cores)")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    out = RESULTS / f"{name}.png"
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django; websockets join in with the dashboard."""
+"""ASGI entry point: HTTP through Django; the live-status websocket through portal/routing.py."""
 
 import os
 
@@ -7,4 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcportal.settings")
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": get_asgi_application()})
+http = get_asgi_application()  # sets Django up before the websocket side imports models
+
+from portal.routing import websocket_application  # noqa: E402
+
+application = ProtocolTypeRouter({"http": http, "websocket": websocket_application()})

@@ -130,7 +130,12 @@ def cmd_up(args):
     with Services():
         manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
         manage("ensure_admin", "--username", "admin", "--password", admin_password())
-        manage("demo_fleet", "--count", str(fleet))
+        # The demo fleet's audit URLs point at the subcloud simulator; dcorch / certmon notices go to its receivers.
+        sim_port = int(os.environ.get("DCPORTAL_SIMULATOR_PORT", "8120"))
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        os.environ.setdefault("DCPORTAL_DCORCH_URL", f"{sim_url}/receivers/dcorch")
+        os.environ.setdefault("DCPORTAL_CERTMON_URL", f"{sim_url}/receivers/certmon")
+        manage("demo_fleet", "--count", str(fleet), "--audit-base-url", sim_url)
         procs = {}
         logs = RUN_DIR / "logs"
         logs.mkdir(exist_ok=True)
@@ -144,11 +149,18 @@ def cmd_up(args):
                          "dcportal.asgi:application"])
         for i in range(int(os.environ.get("DCPORTAL_STATE_WORKERS", "2"))):
             spawn(f"state-{i}", [PY, "manage.py", "runworker", "dcmanager-state", "--name", f"state-{i}"])
+        spawn("simulator", [PY, "manage.py", "simulate_subclouds", "--count", str(fleet), "--port", str(sim_port),
+                            "--chaos", os.environ.get("DCPORTAL_SIMULATOR_CHAOS", "5")])
+        spawn("audit", [PY, "-m", "celery", "-A", "dcportal", "worker", "--hostname", "dcportal-audit@%h",
+                        "--loglevel", "INFO"])
+        spawn("audit-beat", [PY, "-m", "celery", "-A", "dcportal", "beat", "--loglevel", "INFO",
+                             "--schedule", str(RUN_DIR / "audit-beat-schedule")])
         print(f"""
 dcportal is running on http://127.0.0.1:{PORT}/
   log in as:   admin / {admin_password()}
   API token:   ./dev manage issue_token --user me --role operator
   API schema:  http://127.0.0.1:{PORT}/v1.0/docs/
+  simulator:   {sim_url}/control  (./dev manage simulate_control --help)
   logs:        {logs}
 Press Ctrl-C to stop everything.
 """, flush=True)
@@ -179,12 +191,36 @@ Press Ctrl-C to stop everything.
     log("stopped")
 
 
+# Debian packages behind the OCF agent tests (tests/test_ocf_*.py), by the command that shows they are there.
+OCF_TEST_PACKAGES = {"ocf-tester": "resource-agents", "xmllint": "libxml2-utils", "pacemakerd": "pacemaker",
+                     "corosync": "corosync", "crm": "crmsh"}
+# Debian's chromium for the browser tests (tests/test_pages_browser.py): Playwright cannot download one here.
+BROWSER_TEST_PACKAGES = {"chromium": "chromium"}
+
+
+def ensure_test_packages():
+    """As root, apt-get install what the OCF and browser tests need and is missing (one apt-get run for both)."""
+    sbin_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    wanted = {**OCF_TEST_PACKAGES, **BROWSER_TEST_PACKAGES}
+    missing = sorted({pkg for cmd, pkg in wanted.items() if not shutil.which(cmd, path=sbin_path)})
+    if not missing or os.geteuid() != 0 or not shutil.which("apt-get", path=sbin_path):
+        return
+    log(f"apt-get install {' '.join(missing)} (OCF and browser tests)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
+        if subprocess.run(argv, env=env, stdout=subprocess.DEVNULL).returncode:
+            log(f"{' '.join(argv[:2])} failed; the OCF tests will skip and the browser tests fail")
+            return
+
+
 def cmd_test(args):
+    ensure_test_packages()
     venv_bin = Path(PY).parent
     steps = [
         ("ruff", [str(venv_bin / "ruff"), "check", "."]),
         ("check", [PY, "manage.py", "check", "--fail-level", "WARNING"]),
         ("migrations", [PY, "manage.py", "makemigrations", "--check", "--dry-run"]),
+        ("openapi", [PY, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", os.devnull]),
     ]
     with Services():
         for name, argv in steps:
@@ -202,8 +238,7 @@ def cmd_manage(args):
 
 def cmd_bench(args):
     with Services():
-        manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
-        return subprocess.run([PY, "manage.py", "bench_state", *args], cwd=ROOT).returncode
+        return subprocess.run([PY, "-m", "bench", *args], cwd=ROOT).returncode
 
 
 def cmd_services(args):

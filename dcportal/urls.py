@@ -1,16 +1,21 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from portal import views as portal_views
 from state.metrics import metrics
 
 from . import health
 
 urlpatterns = [
-    path("", health.versions, name="versions"),
+    path("", portal_views.root, name="versions"),
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     re_path(r"^v1\.0/", include("subclouds.api.urls")),
     path("admin/", admin.site.urls),
+    path("portal/", include("portal.urls")),
+    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
 
 handler404 = "subclouds.api.errors.not_found"

@@ -5,7 +5,10 @@ number of statements whatever the number of subclouds: this is what keeps a
 bulk update at a small constant number of round trips.
 """
 
+import json
+import uuid
 from datetime import UTC
+from types import SimpleNamespace
 
 from django.db import connection
 from django.utils import timezone
@@ -78,12 +81,13 @@ def build_states(rows):
     ids = list(states)
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT subcloud_id, endpoint_type, sync_status FROM {_table(EndpointStatus)} "
+            f"SELECT id, subcloud_id, endpoint_type, sync_status FROM {_table(EndpointStatus)} "
             "WHERE subcloud_id = ANY(%s) ORDER BY id",
             [ids],
         )
-        for subcloud_id, endpoint_type, sync_status in cur.fetchall():
+        for row_id, subcloud_id, endpoint_type, sync_status in cur.fetchall():
             states[subcloud_id].endpoints[endpoint_type] = sync_status
+            states[subcloud_id].endpoint_ids[endpoint_type] = row_id
         cur.execute(
             f"SELECT subcloud_id, alarm_id, entity_instance_id FROM {_table(Fault)} "
             "WHERE subcloud_id = ANY(%s) AND cleared_at IS NULL",
@@ -94,60 +98,60 @@ def build_states(rows):
     return states
 
 
-def save(originals, states, *, reason, sequences=None):
-    """Write the difference between originals and states; returns the StateChange rows written.
+def save(originals, states, *, reason, sequences=None, extra=None):
+    """Write the difference between originals and states; returns the revisions (change-log ids) written.
 
     originals / states: {subcloud id: SubcloudState}. sequences: {subcloud id:
-    highest applied sequence}, recorded in the change log.
+    highest applied sequence}, recorded in the change log. extra: keys added to
+    every subcloud's change-log row, which is then written even without a diff
+    (e.g. {"deleted": True}).
     """
     now = timezone.now()
-    subcloud_rows, endpoint_rows, raises, clears, changes = [], [], [], [], []
-    outbox = []
+    sequences = sequences or {}
+    subcloud_rows, endpoint_rows, fault_rows, clears, changes, outbox = [], [], [], [], [], []
     for sid, state in states.items():
         before = originals[sid]
-        changed = {KEY_OF_FIELD[f]: getattr(state, f) for f in SubcloudState.FIELDS if getattr(state, f) != getattr(before, f)}
-        previous = {KEY_OF_FIELD[f]: getattr(before, f) for f in SubcloudState.FIELDS if getattr(state, f) != getattr(before, f)}
-        if changed:
+        moved = [f for f in SubcloudState.FIELDS if getattr(state, f) != getattr(before, f)]
+        changed = {KEY_OF_FIELD[f]: getattr(state, f) for f in moved}
+        previous = {KEY_OF_FIELD[f]: getattr(before, f) for f in moved}
+        if moved:
             subcloud_rows.append(state)
         endpoint_changes = {e: s for e, s in state.endpoints.items() if before.endpoints.get(e) != s}
-        for endpoint_type, sync_status in endpoint_changes.items():
-            endpoint_rows.append((sid, endpoint_type, sync_status))
         if endpoint_changes:
-            changed["endpoint_sync_status"] = [
-                {"endpoint_type": e, "sync_status": s} for e, s in state.endpoints.items()
-            ]
+            endpoint_rows.extend((before.endpoint_ids[e], s) for e, s in endpoint_changes.items())
+            changed["endpoint_sync_status"] = [{"endpoint_type": e, "sync_status": s} for e, s in state.endpoints.items()]
             previous["endpoint_sync_status"] = {e: before.endpoints.get(e) for e in endpoint_changes}
         raised = [state.raised[k] for k in state.alarms - before.alarms]
         cleared = before.alarms - state.alarms
-        raises.extend((state, alarm) for alarm in raised)
-        clears.extend((sid, alarm_id, entity) for alarm_id, entity in cleared)
+        for a in raised:
+            fault_rows.append({
+                "uuid": uuid.uuid4(), "alarm_id": a.alarm_id, "entity_instance_id": a.entity_instance_id,
+                "severity": a.severity, "reason_text": a.reason_text, "service_affecting": a.service_affecting,
+                "subcloud_id": sid, "subcloud_name": state.name, "raised_at": now,
+            })
+        clears.extend(cleared)
         for (kind, _key), payload in state.effects.items():
-            if kind == "dcorch":
+            if kind == "dcorch":  # always the final state of the batch
                 payload = {
                     "subcloud": state.name,
                     "region_name": state.region_name,
                     "management_state": state.management_state,
                     "availability_status": state.availability_status,
                 }
-            outbox.append(Outbox(kind=kind, subcloud_id=sid, payload=payload, created_at=now))
+            outbox.append({"kind": kind, "subcloud_id": sid, "payload": payload, "created_at": now, "attempts": 0})
+        changed.update(extra or {})
         if changed or raised or cleared:
-            changes.append(
-                StateChange(
-                    subcloud_id=sid,
-                    subcloud_name=state.name,
-                    changes=changed,
-                    previous=previous,
-                    sequence=(sequences or {}).get(sid),
-                    reason=reason,
-                    created_at=now,
-                )
-            )
+            changes.append({
+                "subcloud_id": sid, "subcloud_name": state.name, "changes": changed, "previous": previous,
+                "faults_raised": [], "faults_cleared": [], "sequence": sequences.get(sid), "reason": reason,
+                "created_at": now,
+            })
     with connection.cursor() as cur:
         if subcloud_rows:
             cur.execute(
                 f"""UPDATE {_table(Subcloud)} s SET management_state = v.ms, availability_status = v.av,
                         audit_fail_count = v.afc, first_identity_sync_complete = v.fisc, updated_at = %s
-                    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::int[], %s::bool[]) AS v(id, ms, av, afc, fisc)
+                    FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::int[], %b::bool[]) AS v(id, ms, av, afc, fisc)
                     WHERE s.id = v.id""",
                 [
                     now,
@@ -159,56 +163,78 @@ def save(originals, states, *, reason, sequences=None):
                 ],
             )
         if endpoint_rows:
-            sids, types, statuses = zip(*endpoint_rows)
+            row_ids, statuses = zip(*endpoint_rows)
             cur.execute(
                 f"""UPDATE {_table(EndpointStatus)} e SET sync_status = v.st, updated_at = %s
-                    FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(sid, et, st)
-                    WHERE e.subcloud_id = v.sid AND e.endpoint_type = v.et""",
-                [now, list(sids), list(types), list(statuses)],
+                    FROM unnest(%b::bigint[], %b::text[]) AS v(id, st) WHERE e.id = v.id""",
+                [now, list(row_ids), list(statuses)],
             )
-        cleared_faults = {}
+        cleared_faults, raised_faults = {}, {}
         if clears:
-            sids, alarm_ids, entities = zip(*clears)
+            alarm_ids, entities = zip(*clears)
             cur.execute(
                 f"""UPDATE {_table(Fault)} f SET cleared_at = %s
-                    FROM unnest(%s::text[], %s::text[]) AS v(alarm_id, entity)
+                    FROM unnest(%b::text[], %b::text[]) AS v(alarm_id, entity)
                     WHERE f.cleared_at IS NULL AND f.alarm_id = v.alarm_id AND f.entity_instance_id = v.entity
                     RETURNING f.subcloud_id, f.uuid, f.alarm_id, f.entity_instance_id""",
                 [now, list(alarm_ids), list(entities)],
             )
-            for sid, uuid, alarm_id, entity in cur.fetchall():
+            for sid, fault_uuid, alarm_id, entity in cur.fetchall():
                 cleared_faults.setdefault(sid, []).append(
-                    {"uuid": str(uuid), "alarm_id": alarm_id, "entity_instance_id": entity}
+                    {"uuid": str(fault_uuid), "alarm_id": alarm_id, "entity_instance_id": entity}
                 )
-        raised_faults = {}
-        if raises:
-            faults = [
-                Fault(
-                    alarm_id=a.alarm_id,
-                    entity_instance_id=a.entity_instance_id,
-                    severity=a.severity,
-                    reason_text=a.reason_text,
-                    service_affecting=a.service_affecting,
-                    subcloud_id=state.id,
-                    subcloud_name=state.name,
-                    raised_at=now,
-                )
-                for state, a in raises
-            ]
+        if fault_rows:
             # The row lock makes conflicts impossible for this subcloud; ON
             # CONFLICT keeps a raise of an already-active alarm a no-op anyway.
-            Fault.objects.bulk_create(faults, ignore_conflicts=True)
-            for fault in faults:
-                raised_faults.setdefault(fault.subcloud_id, []).append(fault_json(fault))
+            _insert(cur, Fault, fault_rows, suffix="ON CONFLICT DO NOTHING")
+            for row in fault_rows:
+                raised_faults.setdefault(row["subcloud_id"], []).append(fault_json(SimpleNamespace(**row)))
         if outbox:
-            Outbox.objects.bulk_create(outbox)
-        if changes:
-            for change in changes:
-                change.faults_raised = raised_faults.get(change.subcloud_id, [])
-                change.faults_cleared = cleared_faults.get(change.subcloud_id, [])
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [CHANGE_LOG_LOCK])
-            StateChange.objects.bulk_create(changes)
-    return changes
+            _insert(cur, Outbox, outbox)
+        if not changes:
+            return []
+        for change in changes:
+            change["faults_raised"] = raised_faults.get(change["subcloud_id"], [])
+            change["faults_cleared"] = cleared_faults.get(change["subcloud_id"], [])
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [CHANGE_LOG_LOCK])
+        revisions = [r for (r,) in _insert(cur, StateChange, changes, returning="id")]
+    _ring_feed()
+    return revisions
+
+
+def _insert(cur, model, rows, suffix="", returning=None):
+    """One INSERT ... SELECT FROM unnest(...) for many rows (dicts of column -> value): one round trip.
+
+    JSON columns travel as text encoded by the json module (much faster than
+    adapting each value), and arrays as binary parameters (%b: no per-element
+    escaping); returns the RETURNING rows when asked.
+    """
+    fields = {f.column: f for f in model._meta.concrete_fields}
+    columns = list(rows[0])
+    casts, arrays = [], []
+    for column in columns:
+        field = fields[column]
+        db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+        values = [row[column] for row in rows]
+        if db_type == "jsonb":
+            casts.append(f"v.{column}::jsonb")
+            arrays.append(("text", [json.dumps(v) for v in values]))
+        else:
+            casts.append(f"v.{column}")
+            arrays.append((_ARRAY_TYPES.get(db_type.split("(")[0], db_type), values))
+    sql = (
+        f"INSERT INTO {_table(model)} ({', '.join(columns)}) SELECT {', '.join(casts)} "
+        f"FROM unnest({', '.join(f'%b::{t}[]' for t, _ in arrays)}) AS v({', '.join(columns)}) {suffix}"
+    )
+    if returning:
+        sql += f" RETURNING {returning}"
+    cur.execute(sql, [values for _, values in arrays])
+    return cur.fetchall() if returning else None
+
+
+# Array element types for the column types used by _insert.
+_ARRAY_TYPES = {"varchar": "text", "bigint": "bigint", "integer": "integer", "boolean": "boolean",
+                "timestamp with time zone": "timestamptz", "uuid": "uuid"}
 
 
 def fault_json(fault):
@@ -234,7 +260,7 @@ def format_time(value):
 def _log_one(subcloud_id, name, reason, changes, previous=None):
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [CHANGE_LOG_LOCK])
-    return StateChange.objects.create(
+    change = StateChange.objects.create(
         subcloud_id=subcloud_id,
         subcloud_name=name,
         changes=changes,
@@ -242,6 +268,15 @@ def _log_one(subcloud_id, name, reason, changes, previous=None):
         reason=reason,
         created_at=timezone.now(),
     )
+    _ring_feed()
+    return change
+
+
+def _ring_feed():
+    """After commit (once per transaction), wake the live-status feed of every daphne process: portal/feed.py."""
+    from portal.feed import ring_after_commit
+
+    ring_after_commit()
 
 
 def save_fields(subcloud_id, name, fields):

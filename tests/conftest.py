@@ -124,10 +124,10 @@ def drain(db):
 class WorkerProcess:
     """A real `manage.py runworker dcmanager-state` process on the test database."""
 
-    def __init__(self, name, log_dir, batch=None):
+    def __init__(self, name, log_dir, batch=None, sweep=None):
         env = dict(os.environ)
         env["DCPORTAL_DATABASE_NAME"] = connection.settings_dict["NAME"]
-        env["DCPORTAL_STATE_SWEEP_SECONDS"] = env.get("DCPORTAL_STATE_SWEEP_SECONDS", "0.5")
+        env["DCPORTAL_STATE_SWEEP_SECONDS"] = str(sweep or env.get("DCPORTAL_STATE_SWEEP_SECONDS", "0.5"))
         env["DCPORTAL_STATE_HEARTBEAT_SECONDS"] = "0.5"
         self.log_path = Path(log_dir) / f"{name}.log"
         self.heartbeat = Path(log_dir) / f"{name}.heartbeat"
@@ -160,8 +160,8 @@ def workers(transactional_db, tmp_path):
     """workers(n) starts n real state worker processes; all are stopped after the test."""
     started = []
 
-    def start(n=1, prefix="w", batch=None):
-        new = [WorkerProcess(f"{prefix}{len(started) + i}", tmp_path, batch) for i in range(n)]
+    def start(n=1, prefix="w", batch=None, sweep=None):
+        new = [WorkerProcess(f"{prefix}{len(started) + i}", tmp_path, batch, sweep) for i in range(n)]
         started.extend(new)
         return [w.wait_ready() for w in new]
 

@@ -136,3 +136,16 @@ def test_it_publishes_heartbeats_and_shows_in_stats(workers, client_as):
     stats = client_as("reader").get("/v1.0/state/stats").json()
     live = {w["name"]: w for w in stats["workers"]}
     assert live["w0"]["alive"] and live["w1"]["alive"] and live["w0"]["pid"] != live["w1"]["pid"]
+
+
+def test_it_wakes_on_the_doorbell_well_before_the_sweep(workers, subcloud_factory):
+    """With a 60 s sweep, only the doorbell can get these applied within the deadline."""
+    fleet = online_fleet(subcloud_factory, 2)
+    workers(2, sweep=60)
+    for round_ in range(5):
+        status = "in-sync" if round_ % 2 else "out-of-sync"
+        started = time.monotonic()
+        intake.accept("endpoint", [(sc.pk, {"endpoint_type": "dc-cert", "sync_status": status}) for sc in fleet])
+        wait_until(lambda: pending() == 0, timeout=10, message=f"round {round_} applied by doorbell")
+        assert time.monotonic() - started < 10
+    assert set(dc_cert_statuses().values()) == {status}

@@ -59,6 +59,7 @@ class StateWorker:
         self.heartbeat_file = Path(heartbeat_file) if heartbeat_file else None
         self.counters = Counters()
         self.stopping = asyncio.Event()
+        self.rung = asyncio.Event()
         self.started_at = timezone.now()
         self.last_beat = 0.0
         self.drained_at = 0.0
@@ -71,6 +72,7 @@ class StateWorker:
         layer = get_channel_layer()
         log.info("state worker %s started (batch %d)", self.name, self.batch)
         await self._beat(force=True)
+        listener = asyncio.ensure_future(self._listen(layer))
         backoff = 0.5
         while not self.stopping.is_set():
             try:
@@ -80,11 +82,13 @@ class StateWorker:
             except DatabaseError as err:
                 # PostgreSQL went away: drop the connection, retry with backoff.
                 log.warning("database error (%s); retrying in %.1fs", err, backoff)
-                await sync_to_async(connection.close)()
+                await sync_to_async(lambda: connection.close())()  # bound in the worker thread, not here
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10)
                 continue
-            await self._wait_for_doorbell(layer)
+            await self._wait_for_doorbell()
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
         await self._beat(force=True)
         log.info("state worker %s stopped", self.name)
 
@@ -104,6 +108,7 @@ class StateWorker:
 
     async def _drain(self, layer):
         self.drained_at = time.time()
+        self.rung.clear()
         while not self.stopping.is_set():
             result = await sync_to_async(apply_batch)(self.batch, self.name)
             self.counters.add(result)
@@ -114,31 +119,38 @@ class StateWorker:
                 return
             await doorbell.aring(layer)  # more than one batch pending: invite a peer
 
-    async def _wait_for_doorbell(self, layer):
+    async def _listen(self, layer):
+        """Receive doorbells for the whole life of the process.
+
+        Never cancelled mid-receive (channels-redis can lose a message popped
+        just before a cancellation); it only sets an event the loop waits on.
+        """
+        while True:
+            try:
+                message = await layer.receive(doorbell.CHANNEL)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - channel layer down: the sweep covers it
+                log.warning("channel layer receive failed (%s); relying on the sweep", err)
+                await asyncio.sleep(1)
+                continue
+            # Doorbells rung before our last drain began are already answered.
+            if message.get("at", time.time()) >= self.drained_at:
+                self.rung.set()
+
+    async def _wait_for_doorbell(self):
+        """Until a doorbell, SIGTERM, or the sweep interval; heartbeats keep going meanwhile."""
         deadline = time.monotonic() + settings.STATE_SWEEP_SECONDS
-        while not self.stopping.is_set():
+        while not (self.stopping.is_set() or self.rung.is_set()):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return  # sweep
-            receive = asyncio.ensure_future(layer.receive(doorbell.CHANNEL))
-            stop = asyncio.ensure_future(self.stopping.wait())
-            done, _ = await asyncio.wait({receive, stop}, timeout=min(remaining, settings.STATE_HEARTBEAT_SECONDS))
-            if receive not in done:
-                receive.cancel()
-                stop.cancel()
-                await asyncio.gather(receive, stop, return_exceptions=True)
-                await self._beat()
-                continue
-            stop.cancel()
-            try:
-                message = receive.result()
-            except Exception as err:  # noqa: BLE001 - channel layer down: the sweep covers it
-                log.warning("channel layer receive failed (%s); sweeping instead", err)
-                await self._sleep(1)
-                return
-            # Doorbells rung before our last drain began are already answered.
-            if message.get("at", time.time()) >= self.drained_at:
-                return
+            waits = [asyncio.ensure_future(self.rung.wait()), asyncio.ensure_future(self.stopping.wait())]
+            await asyncio.wait(waits, timeout=min(remaining, settings.STATE_HEARTBEAT_SECONDS),
+                               return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+            await self._beat()
 
     async def _sleep(self, seconds):
         with contextlib.suppress(TimeoutError):

@@ -5,6 +5,7 @@ import random
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from audit import simulator
 from state import intake, operations
 from state.models import UpdateKind
 from state.worker import apply_batch
@@ -27,11 +28,15 @@ class Command(BaseCommand):
         parser.add_argument("--count", type=int, default=200)
         parser.add_argument("--prefix", default="subcloud")
         parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--audit-base-url", default="",
+                            help="give every demo subcloud its audit URL on the subcloud simulator at this base URL")
 
-    def handle(self, *args, count, prefix, seed, **options):
+    def handle(self, *args, count, prefix, seed, audit_base_url, **options):
         rng = random.Random(seed)
         groups = [SubcloudGroup.objects.get_or_create(name=n, defaults={"description": d})[0] for n, d in GROUPS]
         existing = set(Subcloud.objects.values_list("name", flat=True))
+        if audit_base_url:
+            self.point_at_simulator(audit_base_url, [f"{prefix}{i}" for i in range(1, count + 1)], existing)
         new = []
         for i in tqdm(range(1, count + 1), desc="registering demo fleet", unit="subcloud", disable=None):
             name = f"{prefix}{i}"
@@ -44,6 +49,7 @@ class Command(BaseCommand):
                 "group_id": rng.choice(groups),
                 "software_version": "24.09",
                 "management_subnet": f"10.{i // 250}.{i % 250}.0/24",
+                "audit_url": simulator.audit_url(audit_base_url, name) if audit_base_url else None,
             }))
         if not new:
             self.stderr.write(f"demo fleet: all {count} subclouds already registered")
@@ -71,3 +77,9 @@ class Command(BaseCommand):
         drain()
         self.stderr.write(f"demo fleet: registered {len(new)}, {len(managed)} managed, "
                           f"{len(online) - len(offline)} online")
+
+    @staticmethod
+    def point_at_simulator(base_url, names, existing):
+        """Already registered demo subclouds get their simulator audit URL too."""
+        for name in sorted(existing.intersection(names)):
+            Subcloud.objects.filter(name=name).update(audit_url=simulator.audit_url(base_url, name))

@@ -1,0 +1,152 @@
+"""`/ws/status/`: snapshot, then coalesced `changes`, `resync` on request (docs/websockets.md).
+
+Thin on purpose: the feed (portal/feed.py) reads the log once per process and
+hands every socket the same batches; a socket only keeps what it has not sent
+yet and sends at most one message per PORTAL_WS_MIN_INTERVAL.
+"""
+
+import asyncio
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from accounts.roles import role_of
+
+from . import feed
+
+log = logging.getLogger(__name__)
+
+
+def _since(value):
+    """A non-negative revision, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+class StatusConsumer(AsyncWebsocketConsumer):
+    # No channel per socket: the process's feed is the only channel-layer
+    # listener and hands changes to its sockets in-process (deliver()).
+    channel_layer_alias = None
+
+    async def connect(self):
+        # Any role may read; no role (or no valid credentials) is refused.
+        if await database_sync_to_async(role_of)(self.scope.get("user")) is None:
+            await self.close()
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
+        self.base = 0  # the client has every change up to here
+        self.queue = []  # batches from the feed not sent yet
+        self.resync = _since((query.get("since") or [None])[0])
+        self.wake = asyncio.Event()
+        self.sender = None
+        await self.accept()
+        try:
+            await feed.join(self)
+        except TimeoutError:
+            log.warning("live feed not ready; closing the socket so that the client retries")
+            await self.close(code=1013)
+            return
+        self.sender = asyncio.create_task(self._send_loop())
+
+    async def disconnect(self, code):
+        if getattr(self, "sender", None) is not None:
+            self.sender.cancel()
+            await asyncio.gather(self.sender, return_exceptions=True)
+        await feed.leave(self)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            message = json.loads(text_data or "")
+        except ValueError:
+            message = None
+        since = _since(message.get("since")) if isinstance(message, dict) and message.get("type") == "resync" else None
+        if since is None:
+            log.debug("ignored client message %r", (text_data or "")[:200])
+            return
+        self.resync = since
+        self.wake.set()
+
+    def deliver(self, batch):
+        """Called by the feed with every batch it reads."""
+        if batch.revision > self.base:
+            self.queue.append(batch)
+            self.wake.set()
+
+    # -- sending -------------------------------------------------------------------
+
+    def _take(self, after):
+        """(Everything queued after revision `after`, merged; its encoding if shared); the queue is emptied."""
+        batches = [b for b in self.queue if b.revision > after]
+        self.queue = []
+        if not batches:
+            return None, None
+        if len(batches) == 1 and batches[0].first > after:
+            return batches[0].delta, batches[0].encoded()  # the common case: shared, encoded once per process
+        merged = feed.Delta()
+        for b in batches:
+            merged.merge(b.after(after))
+        return merged, None
+
+    async def _send_loop(self):
+        """The only sender of this socket: first message, then changes and resync answers, rate-limited."""
+        try:
+            if self.resync is None:
+                await self._send_snapshot()
+                await asyncio.sleep(settings.PORTAL_WS_MIN_INTERVAL)
+            else:
+                self.wake.set()  # ?since=R: the first message answers that resync
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                if self.resync is not None:
+                    since, self.resync = self.resync, None
+                    await self._answer_resync(since)
+                else:
+                    delta, texts = self._take(self.base)
+                    if delta is None:
+                        continue
+                    await self._send_changes(delta, texts)
+                # Coalescing: whatever arrives meanwhile goes out merged in the next message.
+                await asyncio.sleep(settings.PORTAL_WS_MIN_INTERVAL)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("live status socket failed; closing it (the client reconnects and resyncs)")
+            await self.close(code=1011)
+
+    async def _send_snapshot(self):
+        revision, texts = await database_sync_to_async(feed.snapshot_message)()
+        # Queued batches up to the snapshot's revision are in it; later ones follow.
+        self.base = revision
+        if any(b.revision > revision for b in self.queue):
+            self.wake.set()
+        await self._send_texts(texts)
+
+    async def _answer_resync(self, since):
+        found = await database_sync_to_async(feed.resync_rows)(since, settings.PORTAL_WS_RESYNC_MAX)
+        if found is None:
+            await self._send_snapshot()
+            return
+        rows, revision = found
+        answer = feed.Delta.of(rows)
+        answer.revision = max(revision, since)
+        queued, _ = self._take(answer.revision)
+        if queued is not None:
+            answer.merge(queued)
+        await self._send_changes(answer, None)
+
+    async def _send_changes(self, delta, texts):
+        self.base = max(self.base, delta.revision)
+        await self._send_texts(texts or feed.encode(delta.message()))
+
+    async def _send_texts(self, texts):
+        """One message, possibly in parts (sent back to back: together they count as one message)."""
+        for text in texts:
+            await self.send(text_data=text)

@@ -1,0 +1,43 @@
+"""The websocket side of the ASGI application: origin check, then session or token, then the router.
+
+Built by a function so that tests drive exactly what daphne serves.
+"""
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from channels.routing import URLRouter
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.urls import path
+from django.utils.datastructures import CaseInsensitiveMapping
+
+from accounts.authentication import token_from_headers, user_for_token
+
+from .consumers import StatusConsumer
+
+
+class BrowserOriginValidator(OriginValidator):
+    """A browser's Origin must be an allowed host (no cross-site websocket hijacking with the
+    session cookie); programmatic clients send no Origin and authenticate with a token."""
+
+    def valid_origin(self, parsed_origin):
+        return parsed_origin is None or self.validate_origin(parsed_origin)
+
+
+class TokenAuthMiddleware(BaseMiddleware):
+    """X-Auth-Token (or Authorization: Token) on the handshake wins over the session; a bad token is no user."""
+
+    async def __call__(self, scope, receive, send):
+        headers = CaseInsensitiveMapping({k.decode("latin1"): v.decode("latin1") for k, v in scope.get("headers", [])})
+        token = token_from_headers(headers)
+        if token is not None:
+            user = await database_sync_to_async(user_for_token)(token)
+            scope = dict(scope, user=user or AnonymousUser())
+        return await super().__call__(scope, receive, send)
+
+
+def websocket_application():
+    routes = URLRouter([path("ws/status/", StatusConsumer.as_asgi())])
+    return BrowserOriginValidator(AuthMiddlewareStack(TokenAuthMiddleware(routes)), settings.ALLOWED_HOSTS)

@@ -1,0 +1,15 @@
+"""Pages under /portal/; login and logout live at the top (settings.LOGIN_URL)."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("subclouds/", views.subcloud_list, name="subclouds"),
+    path("subclouds/<str:name>/", views.subcloud_detail, name="subcloud"),
+    path("subclouds/<str:name>/history/", views.subcloud_history, name="subcloud-history"),
+    path("alarms/", views.alarms, name="alarms"),
+]

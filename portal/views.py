@@ -1,0 +1,122 @@
+"""The operator pages: thin views; the data arrives over /ws/status/ and is rendered in the browser.
+
+Pages are for every role (readers see everything); the manage / unmanage
+buttons are only rendered for operators, and the REST API they call refuses
+anyone else anyway.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+
+from accounts.roles import OPERATOR, SUPERUSER, role_of
+from dcportal import health
+from subclouds import services
+from subclouds.choices import ENDPOINT_TYPES
+from subclouds.models import Fault, SubcloudGroup
+from subclouds.representation import subcloud_detail_json
+
+from . import history
+
+# Detail-page fields, in dcmanager's order (name is the title; endpoints have their own table).
+SHOWN_FIELDS = (
+    "id", "description", "location", "group_id", "software-version", "availability-status", "management-state",
+    "deploy-status", "sync_status", "error-description", "region-name", "openstack-installed", "audit-fail-count",
+    "first-identity-sync-complete", "management-subnet", "management-start-ip", "management-end-ip",
+    "management-gateway-ip", "systemcontroller-gateway-ip", "audit-url", "created-at", "updated-at",
+)
+
+
+def root(request):
+    """GET /: the versions document (api.md); a browser asking for HTML is sent to the pages instead."""
+    if "text/html" in request.headers.get("Accept", ""):
+        return redirect("portal:overview")
+    return health.versions(request)
+
+
+def page(view):
+    """Logged in, and holding a role; outsiders get a 403 page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        role = role_of(request.user)
+        if role is None:
+            return render(request, "portal/403.html", status=403)
+        request.role = role
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _context(request, active, **extra):
+    return {
+        "active": active,
+        "role": request.role,
+        "can_operate": request.role in (OPERATOR, SUPERUSER),
+        "groups": {g.id: g.name for g in SubcloudGroup.objects.order_by("id")},
+        "endpoint_types": ENDPOINT_TYPES,
+        **extra,
+    }
+
+
+@page
+def overview(request):
+    return render(
+        request, "portal/overview.html", _context(request, "overview", availability=history.availability_history())
+    )
+
+
+@page
+def subcloud_list(request):
+    return render(request, "portal/subclouds.html", _context(request, "subclouds"))
+
+
+def _shown(value):
+    """A field value as the page's script writes it too (JSON spelling), so live updates compare equal."""
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@page
+def subcloud_detail(request, name):
+    try:
+        subcloud = services.get_subcloud(name)
+    except services.NotFound:
+        return render(request, "portal/404.html", _context(request, "subclouds", missing=name), status=404)
+    data = subcloud_detail_json(subcloud)
+    groups = dict(SubcloudGroup.objects.values_list("id", "name"))
+    fields = [(key, _shown(groups.get(value, value) if key == "group_id" else value)) for key, value in data.items()
+              if key in SHOWN_FIELDS]
+    return render(
+        request,
+        "portal/subcloud.html",
+        _context(
+            request,
+            "subclouds",
+            subcloud=subcloud,
+            data=data,
+            fields=fields,
+            faults=Fault.objects.filter(subcloud=subcloud, cleared_at__isnull=True).order_by("-raised_at"),
+            history=history.subcloud_history(subcloud.pk),
+        ),
+    )
+
+
+@page
+def subcloud_history(request, name):
+    """The history list alone: the detail page reloads it when the feed reports a change."""
+    try:
+        subcloud = services.get_subcloud(name)
+    except services.NotFound:
+        return render(request, "portal/404.html", _context(request, "subclouds", missing=name), status=404)
+    return render(request, "portal/_history.html", {"history": history.subcloud_history(subcloud.pk)})
+
+
+@page
+def alarms(request):
+    return render(request, "portal/alarms.html", _context(request, "alarms"))

@@ -1,0 +1,222 @@
+/* The live status store shared by every page: /ws/status/ (docs/websockets.md).
+ *
+ * Keeps every subcloud (by name), every active fault (by uuid) and the
+ * revision the page has applied. On a dropped socket it reconnects with
+ * backoff and asks for everything after that revision (?since=R), so nothing
+ * is missed or applied out of order; a snapshot replaces everything.
+ * Pages subscribe with `dcportal.live.on(fn)`; fn(kind, info) is called with
+ * kind "snapshot" or "changes" (info.names: the subclouds that changed,
+ * info.faults: whether faults changed).
+ */
+(function () {
+  "use strict";
+
+  const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+  const LABELS = {
+    connecting: "Connecting…",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    resyncing: "Resyncing…",
+  };
+
+  class LiveStatus {
+    constructor(path) {
+      this.path = path;
+      this.revision = null;
+      this.subclouds = new Map();
+      this.faults = new Map();
+      this.lastChange = new Map();
+      this.listeners = [];
+      this.attempt = 0;
+      this.ws = null;
+      this.loaded = false;
+      this.snapshots = 0; // how many full snapshots this page needed (a resync needs none)
+    }
+
+    on(fn) {
+      this.listeners.push(fn);
+      if (this.loaded) fn("snapshot", {}, this);
+    }
+
+    emit(kind, info) {
+      for (const fn of this.listeners) {
+        try {
+          fn(kind, info, this);
+        } catch (err) {
+          console.error(err);
+        }
+      }
+    }
+
+    setState(state) {
+      document.body.dataset.live = state;
+      const label = document.querySelector("#conn .conn-label");
+      if (label) label.textContent = LABELS[state];
+    }
+
+    connect() {
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const since = this.revision === null ? "" : `?since=${this.revision}`;
+      this.setState(this.revision === null ? "connecting" : "resyncing");
+      const ws = new WebSocket(`${scheme}//${location.host}${this.path}${since}`);
+      this.ws = ws;
+      this.parts = null;
+      ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+      ws.onclose = () => {
+        if (this.ws !== ws) return;
+        this.ws = null;
+        this.retry();
+      };
+    }
+
+    retry() {
+      const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+      this.attempt += 1;
+      this.setState("reconnecting");
+      setTimeout(() => this.connect(), base / 2 + Math.random() * base / 2);
+    }
+
+    /* Throw away everything and start from a fresh snapshot (used if the feed ever contradicts the store). */
+    restart() {
+      this.revision = null;
+      if (this.ws) this.ws.close();
+    }
+
+    /* A large message arrives in parts (same type and revision, "part" i of "parts"); apply it whole. */
+    assemble(message) {
+      if (!message.parts) return message;
+      const first = this.parts ? this.parts[0] : message;
+      const expected = this.parts ? this.parts.length + 1 : 1;
+      if (message.part !== expected || message.type !== first.type || message.revision !== first.revision) {
+        this.parts = null;
+        this.restart(); // a part went missing: never apply half a message
+        return null;
+      }
+      this.parts = this.parts || [];
+      this.parts.push(message);
+      if (message.part < message.parts) return null;
+      const whole = Object.assign({}, this.parts[0]);
+      for (const key of ["subclouds", "faults", "faults_raised", "faults_cleared"]) {
+        if (key in whole) whole[key] = this.parts.flatMap((p) => p[key] || []);
+      }
+      whole.last_change = Object.assign({}, ...this.parts.map((p) => p.last_change || {}));
+      this.parts = null;
+      return whole;
+    }
+
+    receive(part) {
+      const message = this.assemble(part);
+      if (!message) return;
+      if (message.type === "snapshot") {
+        this.applySnapshot(message);
+      } else if (message.type === "changes") {
+        this.applyChanges(message);
+      } else {
+        return;
+      }
+      this.attempt = 0;
+      this.setState("live");
+    }
+
+    applySnapshot(message) {
+      this.subclouds = new Map(message.subclouds.map((s) => [s.name, s]));
+      this.faults = new Map(message.faults.map((f) => [f.uuid, f]));
+      this.lastChange = new Map(Object.entries(message.last_change || {}));
+      this.revision = message.revision;
+      this.loaded = true;
+      this.snapshots += 1;
+      this.emit("snapshot", {});
+    }
+
+    applyChanges(message) {
+      const names = new Set();
+      for (const entry of message.subclouds) {
+        names.add(entry.name);
+        if (entry.deleted) {
+          this.subclouds.delete(entry.name);
+          this.lastChange.delete(entry.name);
+          continue;
+        }
+        const current = this.subclouds.get(entry.name);
+        if (entry.registered) {
+          const fresh = Object.assign({}, entry);
+          delete fresh.registered;
+          this.subclouds.set(entry.name, fresh);
+        } else if (current) {
+          Object.assign(current, entry);
+        } else {
+          // A change of a subcloud this page never heard of: never show a half-known state.
+          this.restart();
+          return;
+        }
+      }
+      for (const fault of message.faults_raised) this.faults.set(fault.uuid, fault);
+      for (const fault of message.faults_cleared) this.faults.delete(fault.uuid);
+      for (const [name, at] of Object.entries(message.last_change || {})) {
+        if (this.subclouds.has(name)) this.lastChange.set(name, at);
+      }
+      this.revision = Math.max(this.revision || 0, message.revision);
+      this.emit("changes", {
+        names,
+        faults: message.faults_raised.length > 0 || message.faults_cleared.length > 0,
+      });
+    }
+
+    /* {name: {critical, major, minor, warning, total}} of the active faults. */
+    alarmCounts() {
+      const counts = new Map();
+      for (const fault of this.faults.values()) {
+        let c = counts.get(fault.subcloud);
+        if (!c) counts.set(fault.subcloud, (c = { critical: 0, major: 0, minor: 0, warning: 0, total: 0 }));
+        c[fault.severity] = (c[fault.severity] || 0) + 1;
+        c.total += 1;
+      }
+      return counts;
+    }
+  }
+
+  /* dcmanager timestamps are UTC "YYYY-MM-DD HH:MM:SS.ffffff"; shown in local time. */
+  function parseTime(value) {
+    return value ? new Date(value.replace(" ", "T").slice(0, 23) + "Z") : null;
+  }
+
+  /* Local time: "14:03:27" today, "2026-11-24 14:03" before; `full` always gives both. */
+  function formatTime(value, full) {
+    const d = parseTime(value);
+    if (!d || isNaN(d)) return "–";
+    const pad = (n) => String(n).padStart(2, "0");
+    const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (full) return `${day} ${time}:${pad(d.getSeconds())}`;
+    return d.toDateString() === new Date().toDateString() ? `${time}:${pad(d.getSeconds())}` : `${day} ${time}`;
+  }
+
+  const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  function esc(value) {
+    return String(value === null || value === undefined ? "" : value).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  }
+
+  function readJson(id) {
+    const el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  const groups = new Map(Object.entries(readJson("groups-data") || {}).map(([id, name]) => [Number(id), name]));
+
+  const live = new LiveStatus(document.body.dataset.feed || "");
+  window.dcportal = { live, esc, formatTime, parseTime, readJson, groups };
+
+  // The alarm count in the navigation, on every page.
+  live.on((kind, info, store) => {
+    if (kind === "changes" && !info.faults) return;
+    const badge = document.getElementById("nav-alarms");
+    if (!badge) return;
+    badge.textContent = store.faults.size;
+    badge.hidden = store.faults.size === 0;
+  });
+
+  if (document.body.dataset.feed) {
+    // Scripts of the page (deferred, after this one) subscribe before the first message arrives.
+    document.addEventListener("DOMContentLoaded", () => live.connect());
+  }
+})();

@@ -1,0 +1,111 @@
+/* Subcloud detail: fields, endpoints and alarms follow the live store; history reloads after a change;
+ * operators manage / unmanage through the REST API, whose error message is shown as it is. */
+(function () {
+  "use strict";
+
+  const { live, esc, groups } = window.dcportal;
+  const detail = document.getElementById("detail");
+  const name = detail.dataset.name;
+  let historyTimer = 0;
+
+  function chip(el, value) {
+    el.textContent = value;
+    if (el.hasAttribute("data-chip")) el.className = `chip s-${value}`;
+  }
+
+  function show(value, key) {
+    if (value === null || value === undefined || value === "") return "–";
+    if (key === "group_id") return groups.get(value) || `group ${value}`;
+    return String(value);
+  }
+
+  function render(store) {
+    const s = store.subclouds.get(name);
+    document.getElementById("deleted-banner").hidden = Boolean(s);
+    if (!s) return;
+    for (const el of document.querySelectorAll("[data-field]")) {
+      const text = show(s[el.dataset.field], el.dataset.field);
+      if (el.textContent !== text) {
+        chip(el, text);
+        el.classList.remove("flash");
+        requestAnimationFrame(() => el.classList.add("flash"));
+      }
+    }
+    for (const e of s.endpoint_sync_status || []) {
+      const cell = document.querySelector(`tr[data-endpoint="${CSS.escape(e.endpoint_type)}"] .chip`);
+      if (cell && cell.textContent !== e.sync_status) chip(cell, e.sync_status);
+    }
+    const faults = [...store.faults.values()]
+      .filter((f) => f.subcloud === name)
+      .sort((a, b) => (a["raised-at"] < b["raised-at"] ? 1 : -1));
+    document.getElementById("fault-rows").innerHTML = faults.length
+      ? faults.map((f) => `<tr><td><span class="chip sev-${esc(f.severity)}">${esc(f.severity)}</span></td>` +
+          `<td>${esc(f.alarm_id)}</td><td>${esc(f.entity_instance_id)}</td><td>${esc(f["raised-at"].slice(0, 19))} UTC</td></tr>`).join("")
+      : `<tr class="empty"><td colspan="4">No active alarms.</td></tr>`;
+    updateButtons(s);
+  }
+
+  function reloadHistory() {
+    clearTimeout(historyTimer);
+    historyTimer = setTimeout(async () => {
+      const response = await fetch(detail.dataset.historyUrl, { credentials: "same-origin" });
+      if (response.ok) document.getElementById("history").innerHTML = await response.text();
+    }, 300);
+  }
+
+  live.on((kind, info, store) => {
+    if (kind === "changes" && !info.names.has(name) && !info.faults) return;
+    render(store);
+    if (kind === "changes" && info.names.has(name)) reloadHistory();
+  });
+
+  // -- manage / unmanage (operators only: the form is not rendered for readers) --------
+  const form = document.getElementById("manage-form");
+  const result = document.getElementById("manage-result");
+
+  function updateButtons(s) {
+    if (!form) return;
+    const managed = s["management-state"] === "managed";
+    form.querySelector('[data-action="managed"]').disabled = managed;
+    form.querySelector('[name="force"]').disabled = managed;
+    form.querySelector('[data-action="unmanaged"]').disabled = !managed;
+  }
+
+  async function change(state) {
+    const body = { "management-state": state };
+    if (state === "managed" && form.elements.force.checked) body.force = true;
+    result.className = "result";
+    result.textContent = state === "managed" ? "Managing…" : "Unmanaging…";
+    let response;
+    try {
+      response = await fetch(form.dataset.url, {
+        method: "PATCH",
+        credentials: "same-origin",
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          "X-CSRFToken": form.elements.csrfmiddlewaretoken.value,
+        },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      result.className = "result error";
+      result.textContent = `The request failed: ${err.message}`;
+      return;
+    }
+    const data = await response.json().catch(() => ({}));
+    if (response.ok) {
+      result.className = "result done";
+      result.textContent = `${name} is now ${data["management-state"] || state}.`;
+    } else {
+      result.className = "result error";
+      result.textContent = data.error_message || `Refused (HTTP ${response.status}).`;
+    }
+  }
+
+  if (form) {
+    for (const button of form.querySelectorAll("button[data-action]")) {
+      button.addEventListener("click", () => change(button.dataset.action));
+    }
+  }
+})();

@@ -1,0 +1,181 @@
+"""The audit's work in this process (audit/cycle.py) against a real simulator subprocess, PostgreSQL and Redis.
+
+The Celery processes running the same code are exercised in test_audit_celery.py.
+"""
+
+import time
+import uuid
+
+import pytest
+
+from audit import coordination, cycle
+from audit.processes import Simulator, environment
+from audit.simulator import audit_url
+from state.models import Outbox, StateUpdate
+from subclouds.models import EndpointStatus, Fault, Subcloud
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory):
+    sim = Simulator(12, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix="sc").start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(simulator):
+    simulator.control(action="online", all=True)
+    simulator.control(action="sync", all=True)
+    return simulator
+
+
+@pytest.fixture(autouse=True)
+def _own_redis_keys(settings):
+    settings.CELERY_KEY_PREFIX = f"test-audit-{uuid.uuid4().hex[:8]}:"
+    settings.AUDIT_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def fleet(sim, subcloud_factory):
+    def make(n, **fields):
+        return [subcloud_factory(f"sc{i}", audit_url=audit_url(sim.url, f"sc{i}"), **fields) for i in range(1, n + 1)]
+
+    return make
+
+
+def audit(subclouds, drain):
+    result = cycle.audit_subclouds([s.pk for s in subclouds])
+    drain()
+    return result
+
+
+def refreshed(subcloud):
+    return Subcloud.objects.get(pk=subcloud.pk)
+
+
+def test_it_brings_new_subclouds_online_with_their_endpoint_statuses(fleet, sim, drain):
+    subclouds = fleet(3)
+    sim.control(action="drift", subclouds=["sc2"], endpoint="software")
+    result = audit(subclouds, drain)
+    assert (result.subclouds, result.failures, result.sent) == (3, 0, 3)
+    assert {refreshed(s).availability_status for s in subclouds} == {"online"}
+    # Unmanaged: in-sync applies to dc-cert only, out-of-sync to any endpoint (endpoint rule 1).
+    statuses = dict(EndpointStatus.objects.filter(subcloud=subclouds[1]).values_list("endpoint_type", "sync_status"))
+    assert statuses["dc-cert"] == "in-sync" and statuses["software"] == "out-of-sync" and statuses["platform"] == "unknown"
+    assert Outbox.objects.filter(kind="certmon", delivered_at__isnull=True).count() == 3
+
+
+def test_it_takes_a_subcloud_offline_only_after_two_failed_probes_and_back_after_one(fleet, sim, drain):
+    subclouds = fleet(3)
+    audit(subclouds, drain)
+    sc2 = subclouds[1]
+    sim.control(action="offline", subclouds=["sc2"])
+
+    assert audit(subclouds, drain).sent == 1
+    assert (refreshed(sc2).availability_status, refreshed(sc2).audit_fail_count) == ("online", 1)
+    assert not Fault.objects.filter(alarm_id="280.001").exists()
+
+    assert audit(subclouds, drain).sent == 1
+    assert (refreshed(sc2).availability_status, refreshed(sc2).audit_fail_count) == ("offline", 2)
+    alarm = Fault.objects.get(alarm_id="280.001", cleared_at__isnull=True)
+    assert alarm.entity_instance_id == "subcloud=sc2"
+
+    assert audit(subclouds, drain).sent == 1
+    assert refreshed(sc2).audit_fail_count == 3
+
+    sim.control(action="online", subclouds=["sc2"])
+    assert audit(subclouds, drain).sent == 1
+    assert (refreshed(sc2).availability_status, refreshed(sc2).audit_fail_count) == ("online", 0)
+    assert not Fault.objects.filter(alarm_id="280.001", cleared_at__isnull=True).exists()
+    dcorch = list(Outbox.objects.filter(kind="dcorch", subcloud=sc2).order_by("id").values_list("payload", flat=True))
+    assert [p["availability_status"] for p in dcorch] == ["online", "offline", "online"]
+
+
+def test_it_counts_failures_the_state_workers_have_not_applied_yet(fleet, sim, drain):
+    subclouds = fleet(1)
+    audit(subclouds, drain)
+    sim.control(action="offline", subclouds=["sc1"])
+    assert cycle.audit_subclouds([subclouds[0].pk]).sent == 1  # (None, 1), still pending
+    assert cycle.audit_subclouds([subclouds[0].pk]).sent == 1  # the second failure, not a first one again
+    drain()
+    assert (refreshed(subclouds[0]).availability_status, refreshed(subclouds[0]).audit_fail_count) == ("offline", 2)
+
+
+def test_it_sends_nothing_for_a_fleet_whose_state_did_not_change(fleet, drain):
+    subclouds = fleet(5)
+    audit(subclouds, drain)
+    before = StateUpdate.objects.count()
+    result = audit(subclouds, drain)
+    assert (result.subclouds, result.sent) == (5, 0)
+    assert StateUpdate.objects.count() == before
+
+
+def test_it_counts_an_unreachable_subcloud_as_a_failure_within_the_probe_timeout(fleet, sim, drain):
+    subclouds = fleet(2)
+    audit(subclouds, drain)
+    sim.control(action="unreachable", subclouds=["sc1"])
+    started = time.monotonic()
+    result = audit(subclouds, drain)
+    assert time.monotonic() - started < 3
+    assert result.failures == 1
+    assert refreshed(subclouds[0]).audit_fail_count == 1
+
+
+def test_it_skips_subclouds_without_an_audit_url_and_secondary_ones(fleet, subcloud_factory, drain):
+    probed = fleet(2)
+    plain = subcloud_factory("no-url")
+    Subcloud.objects.filter(pk=probed[1].pk).update(deploy_status="secondary")
+    result = audit([*probed, plain], drain)
+    assert (result.subclouds, result.sent) == (1, 1)
+    assert refreshed(plain).availability_status == "offline"
+    assert refreshed(probed[1]).availability_status == "offline"
+
+
+def test_it_runs_one_cycle_at_a_time_in_chunks_and_records_its_figures(fleet, settings, drain):
+    settings.AUDIT_CHUNK = 2
+    subclouds = fleet(5)
+    queued = []
+    token = cycle.start_cycle(lambda *chunk: queued.append(chunk))
+    assert token and [len(ids) for _, ids, _, _ in queued] == [2, 2, 1]
+    assert cycle.start_cycle(lambda *chunk: queued.append(chunk)) is None  # the lease is held: no overlap
+    assert len(queued) == 3
+    closed = [cycle.run_chunk(*chunk) for chunk in queued]
+    assert closed == [False, False, True]
+    figures = cycle.last_cycle()
+    assert (figures["subclouds"], figures["failures"], figures["sent"], figures["chunks"]) == (5, 0, 5, 3)
+    assert figures["seconds"] > 0
+    drain()
+    assert {refreshed(s).availability_status for s in subclouds} == {"online"}
+    assert cycle.start_cycle(lambda *chunk: None)  # released: the next cycle may start
+
+
+def test_it_lets_a_cycle_whose_worker_died_expire(fleet, settings):
+    settings.AUDIT_LOCK_SECONDS = 0.5
+    fleet(1)
+    assert cycle.start_cycle(lambda *chunk: None)
+    assert cycle.start_cycle(lambda *chunk: None) is None
+    time.sleep(0.6)
+    assert cycle.start_cycle(lambda *chunk: None)
+
+
+def test_it_asks_for_another_cycle_when_a_full_audit_is_triggered_during_one(fleet):
+    fleet(1)
+    assert cycle.start_cycle(lambda *chunk: None)
+    assert cycle.start_cycle(lambda *chunk: None, triggered=True) is None
+    assert cycle.rerun_requested() is True
+    assert cycle.rerun_requested() is False
+
+
+def test_it_refreshes_a_subcloud_once_its_hourly_slot_passes(fleet, sim, drain):
+    subclouds = fleet(1)
+    audit(subclouds, drain)
+    before = StateUpdate.objects.count()
+    result = cycle.audit_subclouds([subclouds[0].pk], since=0.0, now=3600.0)  # a whole period: due
+    assert result.sent == 1
+    update = StateUpdate.objects.order_by("-id").first()
+    assert StateUpdate.objects.count() == before + 1
+    assert update.payload["availability"] == {"availability_status": "online", "update_state_only": True,
+                                              "audit_fail_count": None}
+    assert coordination.key("x").startswith("test-audit-")

@@ -1,0 +1,408 @@
+"""/ws/status/ through the real ASGI router (dcportal.asgi), the real Redis channel layer and PostgreSQL.
+
+Changes are made by the same code the API and the workers run (state/operations.py,
+subclouds/services.py), each in its own committed transaction, from worker threads.
+"""
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection, transaction
+from django.test import Client
+
+from accounts.models import ApiToken
+from dcportal.asgi import application
+from portal import feed
+from state import operations
+from state.models import StateChange
+from subclouds import services
+from subclouds.models import Subcloud
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://127.0.0.1:8119")
+
+
+@database_sync_to_async
+def token_for(persona):
+    return ApiToken.objects.issue(make_user(persona))[1]
+
+
+@database_sync_to_async
+def session_cookie(persona):
+    client = Client()
+    client.force_login(make_user(persona))
+    return client.cookies["sessionid"].value
+
+
+@database_sync_to_async
+def register(*names):
+    return [services.register_subcloud({"name": n}).pk for n in names]
+
+
+@database_sync_to_async
+def describe(subcloud_id, text):
+    operations.update_subcloud(subcloud_id, fields={"description": text})
+
+
+@database_sync_to_async
+def rest(path, persona="reader"):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(make_user(persona))
+    response = client.get(path)
+    assert response.status_code == 200
+    return response.json()
+
+
+@database_sync_to_async
+def revision():
+    return feed.current_revision()
+
+
+async def open_socket(headers, path="/ws/status/"):
+    comm = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await comm.connect(timeout=10)
+    return comm, connected, code
+
+
+async def token_socket(path="/ws/status/"):
+    comm, connected, _ = await open_socket([(b"x-auth-token", (await token_for("reader")).encode())], path)
+    assert connected
+    return comm
+
+
+async def receive(comm, timeout=5):
+    return json.loads(await comm.receive_from(timeout=timeout))
+
+
+async def receive_until(comm, predicate, timeout=10):
+    """Messages until predicate(message) holds; returns them all (each checked for increasing revisions)."""
+    messages, deadline = [], time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"condition not met; received {messages}"
+        message = await receive(comm, timeout=remaining)
+        if messages and message["type"] == "changes":
+            assert message["revision"] > messages[-1]["revision"]
+        messages.append(message)
+        if predicate(message):
+            return messages
+
+
+def entry(message, name):
+    return next((s for s in message.get("subclouds", []) if s["name"] == name), None)
+
+
+# -- authentication and origin -------------------------------------------------------------
+
+
+async def test_it_refuses_a_handshake_without_credentials():
+    _, connected, _ = await open_socket([ORIGIN])
+    assert not connected
+
+
+async def test_it_refuses_an_invalid_token_even_with_a_session():
+    cookie = await session_cookie("reader")
+    _, connected, _ = await open_socket([ORIGIN, (b"cookie", f"sessionid={cookie}".encode()), (b"x-auth-token", b"dcp_nope")])
+    assert not connected
+
+
+async def test_it_refuses_an_account_without_a_role():
+    _, connected, _ = await open_socket([(b"x-auth-token", (await token_for("outsider")).encode())])
+    assert not connected
+
+
+async def test_it_refuses_a_foreign_origin_whatever_the_credentials():
+    cookie = await session_cookie("operator")
+    token = await token_for("operator")
+    headers = [(b"origin", b"https://evil.example"), (b"cookie", f"sessionid={cookie}".encode()),
+               (b"x-auth-token", token.encode())]
+    _, connected, _ = await open_socket(headers)
+    assert not connected
+
+
+async def test_it_accepts_a_browser_session_from_an_allowed_origin():
+    cookie = await session_cookie("reader")
+    comm, connected, _ = await open_socket([ORIGIN, (b"cookie", f"sessionid={cookie}".encode())])
+    assert connected
+    assert (await receive(comm))["type"] == "snapshot"
+    await comm.disconnect()
+
+
+# -- snapshot and changes -------------------------------------------------------------------
+
+
+async def test_it_sends_a_snapshot_as_the_rest_listing_at_the_current_revision():
+    ids = await register("sc-a", "sc-b")
+    await database_sync_to_async(operations.update_subcloud)(ids[0], management_state="managed", force=True)
+    comm = await token_socket()
+    snapshot = await receive(comm)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["revision"] == await revision() > 0
+    assert snapshot["subclouds"] == (await rest("/v1.0/subclouds"))["subclouds"]
+    assert snapshot["faults"] == (await rest("/v1.0/faults"))["faults"]
+    assert set(snapshot["last_change"]) == {"sc-a", "sc-b"}
+    await comm.disconnect()
+
+
+async def test_it_sends_a_change_only_after_it_commits():
+    [sid] = await register("sc-held")
+    comm = await token_socket()
+    await receive(comm)
+    inside, release = threading.Event(), threading.Event()
+
+    def held_transaction():
+        try:
+            with transaction.atomic():
+                operations.update_subcloud(sid, fields={"description": "held"})
+                inside.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=held_transaction)
+    thread.start()
+    assert await asyncio.get_running_loop().run_in_executor(None, inside.wait, 10)
+    # Written (and its doorbell registered) but not committed: nothing may be sent.
+    assert await comm.receive_nothing(timeout=1.2)
+    release.set()
+    await asyncio.get_running_loop().run_in_executor(None, thread.join, 10)
+    message = await receive(comm)
+    assert message["type"] == "changes"
+    assert entry(message, "sc-held")["description"] == "held"
+    assert message["revision"] == await revision()
+    await comm.disconnect()
+
+
+async def test_it_coalesces_a_burst_to_at_most_ten_messages_a_second():
+    [sid] = await register("sc-burst")
+    comm = await token_socket()
+    snapshot = await receive(comm)
+    started = time.monotonic()
+    for i in range(150):  # 150 commits, each ringing the doorbell
+        await describe(sid, f"burst {i}")
+    messages = await receive_until(comm, lambda m: (entry(m, "sc-burst") or {}).get("description") == "burst 149")
+    elapsed = time.monotonic() - started
+    arrivals = len(messages)
+    assert arrivals <= elapsed * 10 + 2, f"{arrivals} messages in {elapsed:.2f}s"
+    assert arrivals < 150
+    # Every change is accounted for: the revisions cover the whole log, nothing is skipped.
+    assert messages[0]["revision"] > snapshot["revision"]
+    assert messages[-1]["revision"] == await revision()
+    await comm.disconnect()
+
+
+async def test_it_spaces_messages_at_least_the_minimum_interval(settings):
+    settings.PORTAL_WS_MIN_INTERVAL = 0.2
+    [sid] = await register("sc-spaced")
+    comm = await token_socket()
+    await receive(comm)
+
+    async def trickle():
+        for i in range(8):
+            await describe(sid, f"spaced {i}")
+            await asyncio.sleep(0.05)
+
+    writer = asyncio.create_task(trickle())
+    arrivals = []
+    while True:
+        message = await receive(comm)
+        arrivals.append(time.monotonic())
+        if entry(message, "sc-spaced")["description"] == "spaced 7":
+            break
+    await writer
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+    assert len(arrivals) < 8
+    assert all(gap >= 0.18 for gap in gaps), gaps
+    await comm.disconnect()
+
+
+async def test_it_sends_registrations_whole_and_deletions_by_name():
+    comm = await token_socket()
+    await receive(comm)
+    [sid] = await register("sc-new")
+    message = (await receive_until(comm, lambda m: entry(m, "sc-new")))[-1]
+    listed = (await rest("/v1.0/subclouds/sc-new"))
+    assert entry(message, "sc-new") == {**listed, "registered": True}
+    await database_sync_to_async(services.delete_subcloud)(await database_sync_to_async(Subcloud.objects.get)(pk=sid))
+    message = (await receive_until(comm, lambda m: (entry(m, "sc-new") or {}).get("deleted")))[-1]
+    assert entry(message, "sc-new") == {"name": "sc-new", "deleted": True}
+    await comm.disconnect()
+
+
+async def test_it_sends_raised_and_cleared_faults_with_the_change():
+    [sid] = await register("sc-faulty")
+    comm = await token_socket()
+    await receive(comm)
+
+    def go_online_then_offline():
+        from state import intake, rules
+        from state.models import UpdateKind
+        from state.worker import apply_batch
+
+        for status in ("online", "offline"):
+            intake.accept(UpdateKind.AVAILABILITY, [(sid, {"availability_status": status, "update_state_only": False,
+                                                           "audit_fail_count": 0})])
+            while apply_batch(100, "test").subclouds:
+                pass
+        return rules.ALARM_OFFLINE
+
+    alarm_id = await database_sync_to_async(go_online_then_offline)()
+    messages = await receive_until(comm, lambda m: any(f["alarm_id"] == alarm_id for f in m.get("faults_raised", [])))
+    raised = next(f for f in messages[-1]["faults_raised"] if f["alarm_id"] == alarm_id)
+    assert raised in (await rest("/v1.0/faults"))["faults"]
+    assert entry(messages[-1], "sc-faulty")["availability-status"] == "offline"
+    await comm.disconnect()
+
+
+# -- resync --------------------------------------------------------------------------------
+
+
+async def test_it_answers_resync_with_every_change_after_since():
+    ids = await register("sc-r1", "sc-r2")
+    since = await revision()
+    await describe(ids[0], "after one")
+    await describe(ids[1], "after two")
+    await describe(ids[0], "after three")
+    comm = await token_socket()
+    snapshot = await receive(comm)
+    await comm.send_to(text_data=json.dumps({"type": "resync", "since": since}))
+    answer = await receive(comm)
+    assert answer["type"] == "changes"
+    assert answer["revision"] == snapshot["revision"] == await revision()
+    assert entry(answer, "sc-r1")["description"] == "after three"
+    assert entry(answer, "sc-r2")["description"] == "after two"
+    await comm.disconnect()
+
+
+async def test_it_resumes_from_since_given_in_the_handshake():
+    ids = await register("sc-h1", "sc-h2")
+    since = await revision()
+    await describe(ids[1], "while away")
+    comm = await token_socket(f"/ws/status/?since={since}")
+    first = await receive(comm)
+    assert first["type"] == "changes"
+    assert [s["name"] for s in first["subclouds"]] == ["sc-h2"]
+    assert first["revision"] == await revision()
+    await comm.disconnect()
+
+
+async def test_it_answers_a_too_old_resync_with_a_snapshot():
+    ids = await register("sc-o1", "sc-o2")
+    await describe(ids[0], "pruned")
+    # The log keeps only its newest rows (as a retention job would leave it).
+    await database_sync_to_async(lambda: StateChange.objects.filter(id__lt=feed.current_revision()).delete())()
+    comm = await token_socket("/ws/status/?since=0")
+    first = await receive(comm)
+    assert first["type"] == "snapshot"
+    assert {s["name"] for s in first["subclouds"]} == {"sc-o1", "sc-o2"}
+    await comm.send_to(text_data=json.dumps({"type": "resync", "since": 0}))
+    assert (await receive(comm))["type"] == "snapshot"
+    await comm.disconnect()
+
+
+async def test_it_answers_a_resync_needing_too_many_changes_with_a_snapshot(settings):
+    settings.PORTAL_WS_RESYNC_MAX = 2
+    [sid] = await register("sc-many")
+    since = await revision()
+    for i in range(3):
+        await describe(sid, f"many {i}")
+    comm = await token_socket(f"/ws/status/?since={since}")
+    first = await receive(comm)
+    assert first["type"] == "snapshot"
+    assert entry(first, "sc-many")["description"] == "many 2"
+    await comm.disconnect()
+
+
+async def test_it_ignores_malformed_client_messages():
+    comm = await token_socket()
+    await receive(comm)
+    await comm.send_to(text_data="not json")
+    await comm.send_to(text_data=json.dumps({"type": "resync", "since": -3}))
+    await comm.send_to(text_data=json.dumps({"type": "hello"}))
+    assert await comm.receive_nothing(timeout=0.5)
+    [sid] = await register("sc-still")
+    await describe(sid, "still live")
+    await receive_until(comm, lambda m: (entry(m, "sc-still") or {}).get("description") == "still live")
+    await comm.disconnect()
+
+
+# -- the doorbell and the poll ----------------------------------------------------------------
+
+
+def test_it_rings_the_feed_once_per_transaction():
+    with transaction.atomic():
+        ids = [services.register_subcloud({"name": f"sc-ring{i}"}).pk for i in range(3)]
+        operations.update_subcloud(ids[0], fields={"description": "x"})
+        rings = [func for _sids, func, _robust in connection.run_on_commit if func is feed.ring]
+        assert len(rings) == 1
+        assert StateChange.objects.count() == 4
+
+
+async def test_it_wakes_on_the_doorbell_without_waiting_for_the_poll(settings):
+    settings.PORTAL_FEED_POLL_SECONDS = 30
+    [sid] = await register("sc-bell")
+    comm = await token_socket()
+    await receive(comm)
+    await asyncio.sleep(0.2)  # the feed is now waiting on its 30 s poll
+    started = time.monotonic()
+    await describe(sid, "rung")
+    message = await receive(comm, timeout=3)
+    assert entry(message, "sc-bell")["description"] == "rung"
+    assert time.monotonic() - started < 1
+    await comm.disconnect()
+
+
+async def test_it_finds_a_change_whose_doorbell_was_lost(settings):
+    settings.PORTAL_FEED_POLL_SECONDS = 0.3
+    [sid] = await register("sc-lost")
+    comm = await token_socket()
+    await receive(comm)
+
+    def change_without_doorbell():
+        with transaction.atomic():
+            operations.update_subcloud(sid, fields={"description": "no bell"})
+            connection.run_on_commit = [c for c in connection.run_on_commit if c[1] is not feed.ring]
+
+    await database_sync_to_async(change_without_doorbell)()
+    message = await receive(comm, timeout=3)
+    assert entry(message, "sc-lost")["description"] == "no bell"
+    await comm.disconnect()
+
+
+async def test_it_keeps_revisions_increasing_for_several_clients_of_one_feed():
+    [sid] = await register("sc-many-clients")
+    clients = [await token_socket() for _ in range(3)]
+    for c in clients:
+        await receive(c)
+    for i in range(20):
+        await describe(sid, f"fan {i}")
+    for c in clients:
+        messages = await receive_until(c, lambda m: (entry(m, "sc-many-clients") or {}).get("description") == "fan 19")
+        assert messages[-1]["revision"] == await revision()
+        await c.disconnect()
+
+
+async def test_it_sends_a_message_too_big_for_one_frame_in_parts(settings):
+    settings.PORTAL_WS_MAX_MESSAGE_BYTES = 3000
+    await register(*(f"sc-part{i}" for i in range(12)))
+    comm = await token_socket()
+    parts = [await receive(comm)]
+    while parts[-1]["part"] < parts[-1]["parts"]:
+        parts.append(await receive(comm))
+    assert len(parts) > 1
+    assert [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    assert {p["type"] for p in parts} == {"snapshot"}
+    assert {p["revision"] for p in parts} == {await revision()}
+    subclouds = [s for p in parts for s in p["subclouds"]]
+    assert subclouds == (await rest("/v1.0/subclouds"))["subclouds"]
+    assert {name for p in parts for name in p["last_change"]} == {s["name"] for s in subclouds}
+    await comm.disconnect()
