@@ -74,6 +74,8 @@ def _load_pending(ids):
 
 
 def _mark(marks, worker):
+    if not marks:
+        return
     ids, outcomes = zip(*marks)
     with connection.cursor() as cur:
         cur.execute(
@@ -90,6 +92,10 @@ def apply_batch(limit, worker=""):
         rows = store.lock_pending(limit)
         if not rows:
             return result
+        # A locked subcloud may have nothing pending any more: its updates were
+        # applied by another worker between our EXISTS check and our row lock
+        # (READ COMMITTED re-checks only rows that were updated). Harmless:
+        # it then simply gets no updates below.
         states = store.build_states(rows)
         originals = {sid: state.copy() for sid, state in states.items()}
         pending = _load_pending(list(states))

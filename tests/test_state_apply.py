@@ -165,7 +165,9 @@ def test_it_records_manage_and_unmanage_in_the_change_log_and_outbox(subcloud_fa
     assert set(endpoints_of(sc).values()) == {"in-sync"}
     operations.update_subcloud(sc.pk, management_state="unmanaged")
     assert endpoints_of(sc) == dict.fromkeys(ENDPOINT_TYPES, "unknown") | {"dc-cert": "in-sync"}
-    reasons = list(StateChange.objects.filter(subcloud=sc).exclude(reason="update").order_by("id").values_list("reason", flat=True))
+    reasons = list(
+        StateChange.objects.filter(subcloud=sc).exclude(reason="update").order_by("id").values_list("reason", flat=True)
+    )
     assert reasons == ["registered", "managed", "unmanaged"]
     kinds = list(Outbox.objects.filter(subcloud=sc).order_by("id").values_list("kind", flat=True))
     # manage: dcorch + audit; the bulk after it: identity leaves unknown (rule 4) -> audit; unmanage: dcorch.
@@ -242,3 +244,16 @@ def test_it_logs_a_delete_as_one_change_with_the_cleared_alarms(subcloud_factory
     assert row.changes == {"deleted": True}
     assert [f["alarm_id"] for f in row.faults_cleared] == ["280.001"]
     assert not Fault.objects.filter(cleared_at__isnull=True).exists()
+
+
+def test_it_copes_with_a_claimed_subcloud_whose_updates_another_worker_applied(subcloud_factory, drain, monkeypatch):
+    """The race: EXISTS saw pending updates, a peer applied them, then our row lock succeeded."""
+    from state import store
+
+    sc = subcloud_factory("raced")
+    online(sc)
+    drain()  # "the peer" applied everything
+    real_lock = store.lock_pending
+    monkeypatch.setattr(store, "lock_pending", lambda limit: store.lock_subclouds([sc.pk]) or real_lock(limit))
+    result = apply_batch(1000, "t")
+    assert (result.subclouds, result.applied, result.noops, result.failed) == (1, 0, 0, 0)

@@ -79,9 +79,12 @@ class StateWorker:
                 await self._drain(layer)
                 await self._prune()
                 backoff = 0.5
-            except DatabaseError as err:
-                # PostgreSQL went away: drop the connection, retry with backoff.
-                log.warning("database error (%s); retrying in %.1fs", err, backoff)
+            except Exception as err:  # noqa: BLE001 - the worker must outlive any failure
+                # PostgreSQL went away (or a bug): drop the connection, retry with backoff.
+                if isinstance(err, DatabaseError):
+                    log.warning("database error (%s); retrying in %.1fs", err, backoff)
+                else:
+                    log.exception("unexpected error; retrying in %.1fs", backoff)
                 await sync_to_async(lambda: connection.close())()  # bound in the worker thread, not here
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10)
