@@ -20,6 +20,10 @@ from .models import StateUpdate, UpdateKind
 # "the higher sequence wins" holds per subcloud. Held only for one INSERT.
 INTAKE_LOCK = 0x6463_696E  # "dcin"
 
+# Django rebuilds TextChoices.values on every access; a bulk of 1,000 checks 8,000 values.
+SYNC_STATUSES = tuple(SyncStatus.values)
+AVAILABILITIES = tuple(Availability.values)
+
 
 class Invalid(Exception):
     """Bad input: nothing is accepted. status 400 (bad value) or 404 (unknown subcloud)."""
@@ -78,7 +82,7 @@ def _subcloud_ref(obj, prefix, nullable=False):
 
 
 def _availability(obj, prefix):
-    status = _choice(obj, "availability_status", Availability.values, prefix, nullable=True)
+    status = _choice(obj, "availability_status", AVAILABILITIES, prefix, nullable=True)
     count = obj.get("audit_fail_count")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
         raise Invalid(prefix + "audit_fail_count", "must be a non-negative integer or null")
@@ -102,7 +106,7 @@ def parse_endpoint_status(body):
     return _subcloud_ref(body, "", nullable=True), {
         # Rule 3: an endpoint the subcloud does not have is refused here.
         "endpoint_type": _choice(body, "endpoint_type", ENDPOINT_TYPES, "", default=None, nullable=True),
-        "sync_status": _choice(body, "sync_status", SyncStatus.values, "", default=SyncStatus.OUT_OF_SYNC),
+        "sync_status": _choice(body, "sync_status", SYNC_STATUSES, "", default=SyncStatus.OUT_OF_SYNC),
         "alarmable": _bool(body, "alarmable", "", True),
         "ignore_endpoints": ignore,
     }
@@ -130,8 +134,8 @@ def _parse_bulk_one(obj, prefix):
     for endpoint_type, status in endpoints.items():
         if endpoint_type not in ENDPOINT_TYPES:
             raise Invalid(prefix + "endpoints." + endpoint_type, f"unknown endpoint type; one of {', '.join(ENDPOINT_TYPES)}")
-        if status not in SyncStatus.values:
-            raise Invalid(prefix + "endpoints." + endpoint_type, f"must be one of {', '.join(SyncStatus.values)}")
+        if status not in SYNC_STATUSES:
+            raise Invalid(prefix + "endpoints." + endpoint_type, f"must be one of {', '.join(SYNC_STATUSES)}")
     return ref, {"availability": availability, "endpoints": endpoints}
 
 
@@ -153,16 +157,17 @@ def parse_bulk(body, max_updates):
 
 
 def resolve(refs, field="subcloud"):
-    """{ref: subcloud id} for names or region names, in one query; unknown -> 404."""
-    wanted = set(refs)
-    found = {}
-    for sid, name in Subcloud.objects.filter(name__in=wanted).values_list("id", "name"):
-        found[name] = sid
-    missing = wanted - set(found)
-    if missing:
-        for sid, region in Subcloud.objects.filter(region_name__in=missing).values_list("id", "region_name"):
-            found[region] = sid
-    missing = wanted - set(found)
+    """{ref: subcloud id} for names or region names, in one query; unknown -> 404. A name wins over a region name."""
+    wanted = list(set(refs))
+    with connection.cursor() as cur:
+        cur.execute(
+            f"SELECT id, name, region_name FROM {Subcloud._meta.db_table} WHERE name = ANY(%s) OR region_name = ANY(%s)",
+            [wanted, wanted],
+        )
+        rows = cur.fetchall()
+    found = {region: sid for sid, _, region in rows}
+    found.update({name: sid for sid, name, _ in rows})
+    missing = set(wanted) - set(found)
     if missing:
         raise Invalid(field, f"subcloud {sorted(missing)[0]!r} not found", status=404)
     return found
