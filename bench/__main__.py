@@ -2,11 +2,12 @@
 
 import sys
 
-from . import audit, dead_office, floor, live, scaling
+from . import audit, dead_office, flap, floor, live, scaling
 
 SCENARIOS = {
     "dead-office": dead_office.main,
     "scaling": scaling.main,
+    "flap": flap.main,
     "floor": floor.main,
     "audit": audit.main,
     "live": live.main,
