@@ -2,12 +2,13 @@
 
 import sys
 
-from . import audit, dead_office, flap, floor, live, scaling
+from . import audit, dead_office, flap, floor, live, scaling, soak
 
 SCENARIOS = {
     "dead-office": dead_office.main,
     "scaling": scaling.main,
     "flap": flap.main,
+    "soak": soak.main,
     "floor": floor.main,
     "audit": audit.main,
     "live": live.main,
