@@ -49,7 +49,11 @@ def main(argv=None):
         alive = all(p.poll() is None for p in procs.procs.values())
     errors = [line for f in log_dir.glob("*.log") for line in f.read_text(errors="replace").splitlines()
               if " ERROR " in line or "Traceback" in line]
-    rows = [("minutes", args.minutes, ""), (f"updates at {args.rate}/s, measured", len(latencies), "")]
+    rows = [
+        ("minutes", args.minutes, ""),
+        (f"updates posted at {args.rate}/s", int(args.rate * args.minutes * 60), ""),
+        ("distinct (subcloud, status) changes matched on the websocket", len(latencies), ""),
+    ]
     for name in start_rss:
         growth = (end_rss[name] - start_rss[name]) / start_rss[name] * 100
         rows.append((f"{name}: RSS start / end MiB", f"{start_rss[name] / 1024:.0f} / {end_rss[name] / 1024:.0f}", ""))
