@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 
 from state import audit_rules, intake, store
 from state.models import StateUpdate, UpdateKind
@@ -50,16 +50,9 @@ def _load(ids):
 
     Nothing is locked: the audit only reads, and the state workers apply what it sends by the rules anyway.
     """
-    columns = ", ".join(store._SUBCLOUD_COLUMNS)
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""SELECT {columns}, audit_url FROM {Subcloud._meta.db_table}
-                WHERE id = ANY(%s) AND audit_url IS NOT NULL AND audit_url <> '' ORDER BY id""",
-            [list(ids)],
-        )
-        rows = cur.fetchall()
-    urls = {row[0]: row[-1] for row in rows}
-    states = {sid: s for sid, s in store.build_states([row[:-1] for row in rows]).items() if audit_rules.should_probe(s)}
+    loaded, extra = store.load_states(ids, extra_columns=("audit_url",))
+    urls = {sid: url for sid, (url,) in extra.items() if url}
+    states = {sid: s for sid, s in loaded.items() if sid in urls and audit_rules.should_probe(s)}
     pending = {}
     for sid, kind, payload in (
         StateUpdate.objects.filter(subcloud_id__in=list(states), applied_at__isnull=True)
