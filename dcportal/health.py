@@ -1,12 +1,26 @@
-"""GET / (versions) and GET /healthz (database + channel layer), both without auth."""
+"""GET / (versions) and GET /healthz, both without auth.
+
+/healthz: 200 when the database and the channel layer answer, 503 otherwise, with a
+status per dependency. /healthz?deep=1 (the OCF level-10 monitor) also reads the
+state tables and pings the Celery broker, which a restart of this process could fix
+or that make it useless, so they count; the state workers' heartbeats and the
+backlog of pending updates are only reported ("warn"): they have their own
+resources and monitors, and restarting the API would not bring them back.
+`manage.py healthcheck` runs the same checks from the command line.
+"""
 
 import asyncio
 import time
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils import timezone
+
+DEEP_VALUES = {"1", "true", "yes"}
 
 
 def versions(request):
@@ -30,19 +44,96 @@ async def _channel_round_trip():
     await asyncio.wait_for(layer.receive(channel), timeout=2)
 
 
+def _check_state_tables():
+    """The pending backlog; fails when the schema is missing (an unmigrated database)."""
+    from state.models import StateUpdate
+
+    pending = StateUpdate.objects.filter(applied_at__isnull=True)
+    oldest = pending.order_by("id").values_list("accepted_at", flat=True).first()
+    age = (timezone.now() - oldest).total_seconds() if oldest else None
+    return {"pending": pending.count(), "oldest_pending_age_seconds": round(age, 3) if age is not None else None}
+
+
+def _check_workers():
+    """Processes with a heartbeat within 3 intervals; no live state worker is a warning, not a failure."""
+    from state.models import WorkerHeartbeat
+
+    fresh_after = timezone.now() - timedelta(seconds=3 * settings.STATE_HEARTBEAT_SECONDS)
+    alive, stale, state_alive = [], [], 0
+    for name, kind, beat_at in WorkerHeartbeat.objects.order_by("name").values_list("name", "kind", "beat_at"):
+        (alive if beat_at >= fresh_after else stale).append(name)
+        state_alive += kind == "state" and beat_at >= fresh_after
+    return {"alive": alive, "stale": stale, "warn": None if state_alive else "no live state worker"}
+
+
+def _check_broker():
+    """Connect to the Celery broker and ping it (kombu's redis channel pings on creation)."""
+    url = getattr(settings, "CELERY_BROKER_URL", "")
+    if not url:
+        return {"skipped": "CELERY_BROKER_URL is not set"}
+    from kombu import Connection
+
+    with Connection(url, connect_timeout=2, transport_options={"socket_timeout": 2}) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+        _ = conn.default_channel
+    return None
+
+
+def _check_worker(name, max_age):
+    """One worker's own database heartbeat is fresh: proves its main loop reaches the database."""
+    from state.models import WorkerHeartbeat
+
+    beat_at = WorkerHeartbeat.objects.filter(name=name).values_list("beat_at", flat=True).first()
+    if beat_at is None:
+        raise LookupError(f"no heartbeat row for worker {name!r}")
+    age = (timezone.now() - beat_at).total_seconds()
+    if age > max_age:
+        raise TimeoutError(f"worker {name!r} last wrote its heartbeat {age:.1f}s ago (max {max_age}s)")
+    return {"heartbeat_age_seconds": round(age, 3)}
+
+
+def _check_celery_ping(node):
+    """A broker round trip to one Celery worker's main loop (`celery inspect ping`)."""
+    from dcportal.celery import app
+
+    replies = app.control.ping(destination=[node], timeout=3)
+    if not any(node in reply for reply in replies):
+        raise TimeoutError(f"celery node {node!r} did not answer a ping through the broker")
+
+
 def _check(fn):
     started = time.monotonic()
     try:
-        fn()
+        details = fn()
     except Exception as err:  # noqa: BLE001 - any failure is "down", with its reason
         return {"status": "down", "error": f"{type(err).__name__}: {err}"[:300]}
-    return {"status": "ok", "ms": round((time.monotonic() - started) * 1000, 1)}
+    result = {"status": "ok", "ms": round((time.monotonic() - started) * 1000, 1)}
+    result.update(details or {})
+    if result.get("warn"):
+        result["status"] = "warn"
+    result.pop("warn", None)
+    return result
 
 
-def healthz(request):
+def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
+    """The health report; status "down" if any check is down, "degraded" if one only warns."""
     checks = {
         "database": _check(_check_database),
         "channel_layer": _check(async_to_sync(_channel_round_trip)),
     }
-    healthy = all(c["status"] == "ok" for c in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "down", "checks": checks}, status=200 if healthy else 503)
+    if deep:
+        checks["state_tables"] = _check(_check_state_tables)
+        checks["broker"] = _check(_check_broker)
+        checks["workers"] = _check(_check_workers)
+    if worker:
+        checks["worker"] = _check(lambda: _check_worker(worker, worker_max_age))
+        if celery_ping:
+            checks["celery_ping"] = _check(lambda: _check_celery_ping(worker))
+    statuses = {c["status"] for c in checks.values()}
+    status = "down" if "down" in statuses else "degraded" if "warn" in statuses else "ok"
+    return {"status": status, "checks": checks}
+
+
+def healthz(request):
+    report = run_checks(deep=request.GET.get("deep", "").lower() in DEEP_VALUES)
+    return JsonResponse(report, status=503 if report["status"] == "down" else 200)
