@@ -181,3 +181,30 @@ def wait_until(predicate, timeout=20, interval=0.05, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def simulator_fixtures(count, prefix):
+    """(simulator, sim) fixtures for a test module: a module-wide subcloud simulator on 127.0.0.1,
+    reset before each test to every subcloud online and in sync, receivers up with their counts cleared.
+
+    Use: `simulator, sim = simulator_fixtures(6, "sc")` at module level.
+    """
+
+    @pytest.fixture(scope="module")
+    def simulator(tmp_path_factory):
+        from audit.processes import Simulator, environment
+
+        started = Simulator(count, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix=prefix).start()
+        yield started
+        started.stop()
+
+    @pytest.fixture
+    def sim(simulator):
+        simulator.control(action="online", all=True)
+        simulator.control(action="sync", all=True)
+        for kind in ("dcorch", "certmon"):
+            simulator.control(action="receiver-up", receiver=kind)
+            simulator.control(action="receiver-reset", receiver=kind)
+        return simulator
+
+    return simulator, sim

@@ -12,32 +12,18 @@ import pytest
 from django.db import connection
 
 from audit import coordination, cycle
-from audit.processes import CeleryProcess, Simulator, environment
+from audit.processes import CeleryProcess, environment
 from audit.simulator import audit_url, receiver_url
 from state import operations
 from state.api import stats
 from state.models import Outbox, StateUpdate
 from subclouds.models import EndpointStatus, Fault, Subcloud
-from tests.conftest import wait_until
+from tests.conftest import simulator_fixtures, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory):
-    sim = Simulator(4, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix="e2e").start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    simulator.control(action="online", all=True)
-    simulator.control(action="sync", all=True)
-    for kind in ("dcorch", "certmon"):
-        simulator.control(action="receiver-up", receiver=kind)
-        simulator.control(action="receiver-reset", receiver=kind)
-    return simulator
+simulator, sim = simulator_fixtures(4, "e2e")
 
 
 @pytest.fixture

@@ -9,26 +9,15 @@ import uuid
 import pytest
 
 from audit import coordination, cycle
-from audit.processes import Simulator, environment
 from audit.simulator import audit_url
 from state.models import Outbox, StateUpdate
 from subclouds.models import EndpointStatus, Fault, Subcloud
+from tests.conftest import simulator_fixtures
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory):
-    sim = Simulator(12, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix="sc").start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    simulator.control(action="online", all=True)
-    simulator.control(action="sync", all=True)
-    return simulator
+simulator, sim = simulator_fixtures(12, "sc")
 
 
 @pytest.fixture(autouse=True)

@@ -11,23 +11,9 @@ from django.db import connection
 from audit.processes import Simulator, environment
 from audit.simulator import audit_url
 from subclouds.models import Subcloud, SubcloudGroup
-from tests.conftest import wait_until
+from tests.conftest import simulator_fixtures, wait_until
 
-
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory):
-    sim = Simulator(6, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix="sim").start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def sim(simulator):
-    simulator.control(action="online", all=True)
-    simulator.control(action="sync", all=True)
-    simulator.control(action="receiver-up", receiver="dcorch")
-    simulator.control(action="receiver-reset", receiver="dcorch")
-    return simulator
+simulator, sim = simulator_fixtures(6, "sim")
 
 
 def probe(sim, name):
