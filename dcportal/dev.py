@@ -55,9 +55,12 @@ class EmbeddedRedis:
 
     def _alive(self):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         try:
-            return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping()
+            # No retries: redis-py's default (3, exponential backoff) makes each failed probe take ~5 s.
+            return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1, retry=Retry(NoBackoff(), 0)).ping()
         except (redis.RedisError, OSError):
             return False
 

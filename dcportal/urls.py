@@ -18,5 +18,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
 
+handler400 = "subclouds.api.errors.bad_request"
 handler404 = "subclouds.api.errors.not_found"
 handler500 = "subclouds.api.errors.server_error"

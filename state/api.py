@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsService
 from subclouds.api.errors import error_response
+from subclouds.api.parsers import JSONParser
 from subclouds.api.schema import ERROR
 from subclouds.choices import EndpointType
 from subclouds.services import NotFound, get_subcloud
@@ -19,6 +20,8 @@ from .models import Outcome, StateUpdate, UpdateKind, WorkerHeartbeat
 
 class StateView(APIView):
     permission_classes = [IsService]
+    # JSON bodies only: a form cannot carry null, booleans or the bulk's nested objects.
+    parser_classes = [JSONParser]
 
     def handle_exception(self, exc):
         if isinstance(exc, intake.Invalid):
@@ -74,6 +77,8 @@ class BulkView(StateView):
 
 class UpdateStatusView(StateView):
     """What the certificate monitor calls: only dc-cert."""
+
+    parser_classes = APIView.parser_classes  # JSON or a form, as dcmanager's API takes it
 
     @extend_schema(summary="Set a subcloud's dc-cert sync status (certificate monitor)", request=schema.UPDATE_STATUS,
                    responses={200: schema.UPDATE_STATUS_OK, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR})

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from subclouds.choices import ENDPOINT_TYPES, Availability, SyncStatus
+from subclouds.inputs import storable
 from subclouds.models import Subcloud
 
 from . import doorbell
@@ -76,7 +77,7 @@ def _subcloud_ref(obj, prefix, nullable=False):
             return None
         raise Invalid(prefix + "subcloud", "this field is required")
     value = obj["subcloud"]
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip() or not storable(value):
         raise Invalid(prefix + "subcloud", "must be a subcloud name or region name")
     return value
 
@@ -100,7 +101,8 @@ def parse_endpoint_status(body):
     """-> (subcloud ref or None, payload)"""
     body = _object(body, "")
     _only(body, ("subcloud", "endpoint_type", "sync_status", "alarmable", "ignore_endpoints"), "")
-    ignore = body.get("ignore_endpoints") or []
+    ignore = body.get("ignore_endpoints")
+    ignore = [] if ignore is None else ignore
     if not isinstance(ignore, list) or any(e not in ENDPOINT_TYPES for e in ignore):
         raise Invalid("ignore_endpoints", f"must be a list of endpoint types ({', '.join(ENDPOINT_TYPES)})")
     return _subcloud_ref(body, "", nullable=True), {

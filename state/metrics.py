@@ -47,7 +47,7 @@ class StateCollector:
 
 
 class MetricsView(APIView):
-    @extend_schema(summary="Prometheus metrics of the state service", responses={200: METRICS})
+    @extend_schema(summary="Prometheus metrics of the state service", responses={(200, "text/plain"): METRICS})
     def get(self, request):
         registry = CollectorRegistry(auto_describe=False)
         registry.register(StateCollector())

@@ -18,7 +18,7 @@ ENDPOINT_STATUS = component(
         "sync_status": serializers.ChoiceField(SyncStatus.choices, default=SyncStatus.OUT_OF_SYNC),
         "alarmable": serializers.BooleanField(default=True),
         "ignore_endpoints": serializers.ListField(child=serializers.ChoiceField(EndpointType.choices), required=False,
-                                                  help_text="only used when endpoint_type is null"),
+                                                  allow_null=True, help_text="only used when endpoint_type is null"),
     },
 )
 _AVAILABILITY_FIELDS = {

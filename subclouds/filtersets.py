@@ -1,11 +1,11 @@
-"""The subcloud list filters, shared by GET /v1.0/subclouds and `manage.py subcloud list`."""
+"""The list filters: subclouds (GET /v1.0/subclouds and `manage.py subcloud list`) and faults (GET /v1.0/faults)."""
 
 import django_filters
 from django import forms
 from rest_framework import serializers
 
 from .choices import Availability, DeployStatus, ManagementState, SyncStatus
-from .models import Subcloud
+from .models import Fault, Subcloud
 
 
 class IntegerFilter(django_filters.NumberFilter):
@@ -46,3 +46,21 @@ def filter_subclouds(params):
     if not filters.is_valid():
         raise serializers.ValidationError(filters.errors)
     return filters.qs, filters.form.cleaned_data.get("sync_status")
+
+
+class FaultFilter(django_filters.FilterSet):
+    """Query filters of GET /v1.0/faults; like every filter, a value the database cannot hold (NUL) is a 400."""
+
+    subcloud = django_filters.CharFilter(field_name="subcloud_name")
+    alarm_id = django_filters.CharFilter(field_name="alarm_id")
+
+    class Meta:
+        model = Fault
+        fields = []
+
+
+def filter_faults(params, queryset):
+    filters = FaultFilter(params, queryset=queryset)
+    if not filters.is_valid():
+        raise serializers.ValidationError(filters.errors)
+    return filters.qs

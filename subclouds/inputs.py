@@ -23,6 +23,17 @@ def normalise(data):
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
+def storable(text):
+    """PostgreSQL can take it: no NUL character, no lone surrogate (either would fail the query itself)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validated(serializer_class, data, **kwargs):
     """The validated data of operator input (API body or command options); ValidationError otherwise."""
     serializer = serializer_class(data=normalise(data), **kwargs)

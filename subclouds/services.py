@@ -10,6 +10,7 @@ from django.utils import timezone
 from state import operations, store
 
 from .choices import ENDPOINT_TYPES
+from .inputs import storable
 from .models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud, SubcloudGroup
 
 
@@ -36,6 +37,8 @@ class Refused(Exception):
 def get_subcloud(ref):
     """By id (digits), name or region name; NotFound otherwise."""
     ref = str(ref)
+    if not storable(ref):  # cannot be a name: never reaches the database
+        raise NotFound(f"Subcloud {ref!r} not found")
     found = None
     if ref.isdigit():
         found = Subcloud.objects.filter(pk=int(ref)).first()
@@ -47,6 +50,8 @@ def get_subcloud(ref):
 
 def get_group(ref):
     ref = str(ref)
+    if not storable(ref):
+        raise NotFound(f"Subcloud group {ref!r} not found")
     found = SubcloudGroup.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
     found = found or SubcloudGroup.objects.filter(name=ref).first()
     if found is None:

@@ -4,7 +4,11 @@
 offending field as the client spelled it.
 """
 
+from django import db
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import JsonResponse
+from redis import exceptions as redis_exceptions
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -56,15 +60,53 @@ def known_error(exc):
     return None
 
 
+# A dependency that is down or restarting: the request may succeed if retried, so 503, never 500.
+UNAVAILABLE = {
+    "database": (db.OperationalError, db.InterfaceError),
+    "channel layer": (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError),
+}
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(exc):
+    """503 with Retry-After when `exc` means PostgreSQL or Redis is not answering, else None."""
+    for dependency, classes in UNAVAILABLE.items():
+        if isinstance(exc, classes):
+            response = error_response(status.HTTP_503_SERVICE_UNAVAILABLE,
+                                      f"Service temporarily unavailable: the {dependency} is not answering; retry later.")
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+    return None
+
+
 def exception_handler(exc, context):
     known = known_error(exc)
     if known is not None:
         return Response(known[1], status=known[0])
+    down = unavailable(exc)
+    if down is not None:
+        return down
+    if isinstance(exc, SuspiciousOperation):  # e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        code, body = bad_request_body(exc)
+        return Response(body, status=code)
     response = drf_exception_handler(exc, context)
     if response is not None:
         detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)
         response.data = error_body(str(detail))
     return response
+
+
+def bad_request_body(exception):
+    """(status, body) of a request Django itself refuses: 413 for a body too large, 400 otherwise."""
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, error_body(f"Request body larger than {limit} bytes.", "body")
+    return status.HTTP_400_BAD_REQUEST, error_body("Bad request.")
+
+
+def bad_request(request, exception=None):
+    code, body = bad_request_body(exception)
+    return JsonResponse(body, status=code)
 
 
 def not_found(request, exception=None):

@@ -9,7 +9,7 @@ from accounts.permissions import IsOperator
 from state.store import fault_json
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
-from subclouds.filtersets import filter_subclouds
+from subclouds.filtersets import filter_faults, filter_subclouds
 from subclouds.inputs import GroupInput, RegisterSubcloud, UpdateSubcloud, validated
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
@@ -150,13 +150,10 @@ class AlarmSummary(APIView):
 class FaultList(APIView):
     @extend_schema(
         summary="Active faults",
-        responses=schema.responses(schema.FAULT_LIST),
+        responses=schema.responses(schema.FAULT_LIST, 400),
         parameters=[OpenApiParameter("subcloud", description="subcloud name"), OpenApiParameter("alarm_id")],
     )
     def get(self, request):
-        faults = Fault.objects.filter(cleared_at__isnull=True).order_by("-raised_at", "-id")
-        if request.query_params.get("subcloud"):
-            faults = faults.filter(subcloud_name=request.query_params["subcloud"])
-        if request.query_params.get("alarm_id"):
-            faults = faults.filter(alarm_id=request.query_params["alarm_id"])
+        active = Fault.objects.filter(cleared_at__isnull=True).order_by("-raised_at", "-id")
+        faults = filter_faults(request.query_params, active)
         return Response({"faults": [fault_json(f) for f in faults]})
