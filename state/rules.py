@@ -86,7 +86,6 @@ class SubcloudState:
         """A full copy, effects included, to roll back to if applying an update fails."""
         copy = self.copy()
         copy.raised, copy.effects, copy.notes = dict(self.raised), dict(self.effects), list(self.notes)
-        copy.first_identity_sync_complete = self.first_identity_sync_complete
         return copy
 
     @property
