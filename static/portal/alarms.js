@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { live, esc, formatTime } = window.dcportal;
+  const { live, esc, formatTime, saveFilters } = window.dcportal;
   const container = document.getElementById("alarms-table");
   const form = document.getElementById("filters");
   const shown = document.getElementById("shown");
@@ -31,19 +31,10 @@
     onSort(key, dir) {
       filters.set("sort", key);
       filters.set("dir", dir);
-      save();
+      saveFilters(form, filters);
       refilter();
     },
   });
-
-  function save() {
-    for (const el of form.elements) {
-      if (!el.name) continue;
-      if (el.value) filters.set(el.name, el.value);
-      else filters.delete(el.name);
-    }
-    history.replaceState(null, "", filters.toString() ? `#${filters}` : location.pathname);
-  }
 
   function refilter() {
     const q = form.elements.q.value.trim().toLowerCase();
@@ -60,7 +51,7 @@
   }
 
   form.addEventListener("input", () => {
-    save();
+    saveFilters(form, filters);
     refilter();
   });
 

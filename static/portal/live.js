@@ -204,7 +204,17 @@
   const groups = new Map(Object.entries(readJson("groups-data") || {}).map(([id, name]) => [Number(id), name]));
 
   const live = new LiveStatus(document.body.dataset.feed || "");
-  window.dcportal = { live, esc, formatTime, parseTime, readJson, groups };
+  /** Keep a filter form's non-empty values in the URL fragment, so a reload or a shared link keeps them. */
+  function saveFilters(form, filters) {
+    for (const el of form.elements) {
+      if (!el.name) continue;
+      if (el.value) filters.set(el.name, el.value);
+      else filters.delete(el.name);
+    }
+    history.replaceState(null, "", filters.toString() ? `#${filters}` : location.pathname);
+  }
+
+  window.dcportal = { live, esc, formatTime, parseTime, readJson, groups, saveFilters };
 
   // The alarm count in the navigation, on every page.
   live.on((kind, info, store) => {

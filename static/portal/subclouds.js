@@ -2,7 +2,7 @@
 (function () {
   "use strict";
 
-  const { live, esc, formatTime, groups } = window.dcportal;
+  const { live, esc, formatTime, groups, saveFilters } = window.dcportal;
   const container = document.getElementById("subclouds-table");
   const form = document.getElementById("filters");
   const shown = document.getElementById("shown");
@@ -31,7 +31,7 @@
     onSort(key, dir) {
       filters.set("sort", key);
       filters.set("dir", dir);
-      saveFilters();
+      saveFilters(form, filters);
       reorder();
       refilter();
     },
@@ -100,15 +100,6 @@
     return f;
   }
 
-  function saveFilters() {
-    for (const el of form.elements) {
-      if (!el.name) continue;
-      if (el.value) filters.set(el.name, el.value);
-      else filters.delete(el.name);
-    }
-    history.replaceState(null, "", filters.toString() ? `#${filters}` : location.pathname);
-  }
-
   function refilter() {
     const f = current();
     const keys = [];
@@ -119,7 +110,7 @@
   }
 
   form.addEventListener("input", () => {
-    saveFilters();
+    saveFilters(form, filters);
     refilter();
   });
 
