@@ -329,3 +329,25 @@ def test_it_loads_and_filters_5000_subclouds(browser, server, screenshots):
     expect(page.locator('[data-count="offline"]')).to_have_text(str(offline), timeout=WAIT_MS)
     expect(page.locator('[data-count="critical"]')).to_have_text(str(offline))
     page.screenshot(path=str(screenshots / "overview.png"), full_page=True)
+
+
+def test_it_lists_alarms_live_and_filters_them_with_the_filter_kept_in_the_url(browser, server, workers):
+    for name in ("al-x", "al-y"):
+        services.register_subcloud({"name": name})
+    workers(1)
+    for status in ("online", "offline"):  # the offline transition raises 280.001
+        for name in ("al-x", "al-y"):
+            post_state(server, "availability", {"subcloud": name, "availability_status": status})
+    page, _ = log_in(browser, server, "reader")
+    page.goto("/portal/alarms/")
+    wait_live(page)
+    rows = page.locator("tr[data-key]")
+    expect(rows).to_have_count(2, timeout=WAIT_MS)
+    page.get_by_role("searchbox", name="Filter").fill("al-x")
+    expect(rows).to_have_count(1)
+    assert "q=al-x" in page.url
+    page.get_by_label("Severity").select_option("major")
+    expect(rows).to_have_count(0)
+    assert "severity=major" in page.url
+    page.reload()  # the filters come back from the URL
+    expect(page.get_by_role("searchbox", name="Filter")).to_have_value("al-x", timeout=WAIT_MS)
