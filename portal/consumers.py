@@ -2,7 +2,7 @@
 
 Thin on purpose: the feed (portal/feed.py) reads the log once per process and
 hands every socket the same batches; a socket only keeps what it has not sent
-yet and sends at most one message per PORTAL_WS_MIN_INTERVAL.
+yet and starts at most one message per PORTAL_WS_MIN_INTERVAL.
 """
 
 import asyncio
@@ -95,26 +95,38 @@ class StatusConsumer(AsyncWebsocketConsumer):
         return merged, None
 
     async def _send_loop(self):
-        """The only sender of this socket: first message, then changes and resync answers, rate-limited."""
+        """The only sender of this socket: first message, then changes and resync answers, rate-limited.
+
+        Messages go out on turns PORTAL_WS_MIN_INTERVAL apart, counted from the
+        previous turn (not from the end of the previous send), so a change that
+        arrives after a quiet spell goes out at once and a steady stream of ten
+        commits a second is not delayed by the rate limit; whatever arrives
+        while a socket waits for its turn goes out merged in the next message.
+        """
+        loop = asyncio.get_running_loop()
+        interval = settings.PORTAL_WS_MIN_INTERVAL
         try:
             if self.resync is None:
                 await self._send_snapshot()
-                await asyncio.sleep(settings.PORTAL_WS_MIN_INTERVAL)
+                turn = loop.time() + interval
             else:
+                turn = loop.time()
                 self.wake.set()  # ?since=R: the first message answers that resync
             while True:
                 await self.wake.wait()
+                if (wait := turn - loop.time()) > 0:
+                    await asyncio.sleep(wait)
                 self.wake.clear()
                 if self.resync is not None:
                     since, self.resync = self.resync, None
+                    turn = loop.time() + interval
                     await self._answer_resync(since)
-                else:
-                    delta, texts = self._take(self.base)
-                    if delta is None:
-                        continue
+                    continue
+                delta, texts = self._take(self.base)
+                if delta is not None:
+                    # On schedule: a turn taken a little late (a busy loop) does not push the next one back.
+                    turn = max(turn, loop.time() - interval / 10) + interval
                     await self._send_changes(delta, texts)
-                # Coalescing: whatever arrives meanwhile goes out merged in the next message.
-                await asyncio.sleep(settings.PORTAL_WS_MIN_INTERVAL)
         except asyncio.CancelledError:
             raise
         except Exception:
