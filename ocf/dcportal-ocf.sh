@@ -343,7 +343,7 @@ dcp_start() {
 			dcp_stop_pid "$pid" 1
 			return $OCF_ERR_GENERIC
 		fi
-		sleep 0.5
+		sleep 0.1
 	done
 	echo "$(date '+%F %T') ${DCP_AGENT}[${OCF_RESOURCE_INSTANCE}]: pid $pid is up" >>"$OCF_RESKEY_logfile"
 	ocf_log info "$DCP_AGENT started, pid $pid"
