@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,7 +34,11 @@ class EmbeddedPostgres:
         self.started_here = False
 
     def start(self):
-        import pgserver
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a lock directory at import; without a login
+            # session (no XDG_RUNTIME_DIR) it falls back to /tmp/runtime-<uid> and warns.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+            import pgserver
 
         already = (self.data_dir / "postmaster.pid").exists()
         self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
