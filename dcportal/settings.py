@@ -187,7 +187,7 @@ PORTAL_FEED_POLL_SECONDS = env.float("DCPORTAL_FEED_POLL_SECONDS", default=0.4)
 PORTAL_FEED_BATCH = env.int("DCPORTAL_FEED_BATCH", default=5000)
 # How long a new socket waits for its process's feed to find the end of the log.
 PORTAL_FEED_READY_TIMEOUT = env.float("DCPORTAL_FEED_READY_TIMEOUT", default=15.0)
-# At most one message per socket per interval: bursts are merged (10 messages/s).
+# On average at most one message per socket per interval (portal.consumers.Pace): bursts are merged (10 messages/s).
 PORTAL_WS_MIN_INTERVAL = env.float("DCPORTAL_WS_MIN_INTERVAL", default=0.1)
 # A resync needing more changes than this gets a fresh snapshot instead.
 PORTAL_WS_RESYNC_MAX = env.int("DCPORTAL_WS_RESYNC_MAX", default=50000)

@@ -2,7 +2,7 @@
 
 Thin on purpose: the feed (portal/feed.py) reads the log once per process and
 hands every socket the same batches; a socket only keeps what it has not sent
-yet and starts at most one message per PORTAL_WS_MIN_INTERVAL.
+yet and sends on average at most one message per PORTAL_WS_MIN_INTERVAL (Pace).
 """
 
 import asyncio
@@ -95,37 +95,29 @@ class StatusConsumer(AsyncWebsocketConsumer):
         return merged, None
 
     async def _send_loop(self):
-        """The only sender of this socket: first message, then changes and resync answers, rate-limited.
+        """The only sender of this socket: first message, then changes and resync answers, paced.
 
-        Messages go out on turns PORTAL_WS_MIN_INTERVAL apart, counted from the
-        previous turn (not from the end of the previous send), so a change that
-        arrives after a quiet spell goes out at once and a steady stream of ten
-        commits a second is not delayed by the rate limit; whatever arrives
-        while a socket waits for its turn goes out merged in the next message.
+        Whatever arrives while the socket waits for its turn goes out merged in the next message.
         """
-        loop = asyncio.get_running_loop()
-        interval = settings.PORTAL_WS_MIN_INTERVAL
+        pace = Pace(settings.PORTAL_WS_MIN_INTERVAL)
         try:
             if self.resync is None:
+                pace.take()
                 await self._send_snapshot()
-                turn = loop.time() + interval
             else:
-                turn = loop.time()
                 self.wake.set()  # ?since=R: the first message answers that resync
             while True:
                 await self.wake.wait()
-                if (wait := turn - loop.time()) > 0:
-                    await asyncio.sleep(wait)
+                await pace.turn()
                 self.wake.clear()
                 if self.resync is not None:
                     since, self.resync = self.resync, None
-                    turn = loop.time() + interval
+                    pace.take()
                     await self._answer_resync(since)
                     continue
                 delta, texts = self._take(self.base)
                 if delta is not None:
-                    # On schedule: a turn taken a little late (a busy loop) does not push the next one back.
-                    turn = max(turn, loop.time() - interval / 10) + interval
+                    pace.take()
                     await self._send_changes(delta, texts)
         except asyncio.CancelledError:
             raise
@@ -162,3 +154,34 @@ class StatusConsumer(AsyncWebsocketConsumer):
         """One message, possibly in parts (sent back to back: together they count as one message)."""
         for text in texts:
             await self.send(text_data=text)
+
+
+class Pace:
+    """A token bucket: on average one message per `interval`, at most `burst` of them back to back.
+
+    With a burst of 1 (a plain minimum gap) a steady stream arriving right at
+    the limit, ten commits a second, phase-locks behind it and every change
+    waits up to a whole interval; half a token of slack lets such a stream go
+    out as it comes, jitter and all. Over any second a socket still gets at
+    most 1/interval + 1 messages.
+    """
+
+    def __init__(self, interval, burst=1.5):
+        self.interval, self.burst = interval, burst
+        self.loop = asyncio.get_running_loop()
+        self.tokens, self.at = burst, self.loop.time()
+
+    def _refill(self):
+        now = self.loop.time()
+        earned = (now - self.at) / self.interval if self.interval > 0 else self.burst
+        self.tokens, self.at = min(self.burst, self.tokens + earned), now
+
+    async def turn(self):
+        """Returns when a message may go (take() then spends the turn)."""
+        self._refill()
+        if self.tokens < 1:
+            await asyncio.sleep((1 - self.tokens) * self.interval)
+
+    def take(self):
+        self._refill()
+        self.tokens -= 1

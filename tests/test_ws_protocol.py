@@ -5,6 +5,7 @@ subclouds/services.py), each in its own committed transaction, from worker threa
 """
 
 import asyncio
+import itertools
 import json
 import threading
 import time
@@ -200,14 +201,14 @@ async def test_it_coalesces_a_burst_to_at_most_ten_messages_a_second():
     await comm.disconnect()
 
 
-async def test_it_spaces_messages_at_least_the_minimum_interval(settings):
-    settings.PORTAL_WS_MIN_INTERVAL = 0.2
+async def test_it_paces_messages_to_the_minimum_interval(settings):
+    settings.PORTAL_WS_MIN_INTERVAL = interval = 0.2
     [sid] = await register("sc-spaced")
     comm = await token_socket()
     await receive(comm)
 
     async def trickle():
-        for i in range(8):
+        for i in range(12):
             await describe(sid, f"spaced {i}")
             await asyncio.sleep(0.05)
 
@@ -216,12 +217,41 @@ async def test_it_spaces_messages_at_least_the_minimum_interval(settings):
     while True:
         message = await receive(comm)
         arrivals.append(time.monotonic())
-        if entry(message, "sc-spaced")["description"] == "spaced 7":
+        if entry(message, "sc-spaced")["description"] == "spaced 11":
             break
     await writer
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    assert len(arrivals) < 8
-    assert all(gap >= 0.18 for gap in gaps), gaps
+    assert len(arrivals) < 12
+    # The token bucket's promise: n messages span at least (n - 1 - half a token) intervals.
+    for i, j in itertools.combinations(range(len(arrivals)), 2):
+        assert arrivals[j] - arrivals[i] >= (j - i - 0.5) * interval * 0.9, (i, j, arrivals)
+    await comm.disconnect()
+
+
+async def test_it_sends_a_steady_stream_at_the_limit_without_waiting(settings):
+    """Commits on a fixed schedule of one per interval, a little early or late, go out as they come."""
+    settings.PORTAL_WS_MIN_INTERVAL = interval = 0.2
+    [sid] = await register("sc-steady")
+    comm = await token_socket()
+    await receive(comm)
+    committed = {}
+
+    async def writer():
+        start = time.monotonic() + interval
+        for i in range(15):
+            await asyncio.sleep(max(0, start + i * interval + (0.03 if i % 2 else -0.03) - time.monotonic()))
+            committed[f"steady {i}"] = time.monotonic()
+            await describe(sid, f"steady {i}")
+
+    task = asyncio.create_task(writer())
+    waits = {}
+    while len(waits) < 15:
+        message = await receive(comm)
+        description = (entry(message, "sc-steady") or {}).get("description")
+        if description:
+            waits[description] = time.monotonic() - committed[description]
+    await task
+    # Paced by a plain minimum gap, every change would wait for the previous message's interval to pass.
+    assert sorted(waits.values())[len(waits) // 2] < interval / 4, waits
     await comm.disconnect()
 
 
