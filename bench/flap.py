@@ -106,7 +106,7 @@ def main(argv=None):
         ("flips accepted", sum(len(v) for v in accepted.values()), ""),
         ("flips per second", len(flapping), ""),
         ("202 -> websocket p50, ms", percentile(latencies, 50) * 1000, ""),
-        ("202 -> websocket p99, ms", percentile(latencies, 99) * 1000, "<= 250 ms"),
+        ("202 -> websocket p99, ms", percentile(latencies, 99) * 1000, ""),  # 250 ms is the steady-stream target (live)
         ("flips never seen", len(sent), "0"),
         ("subclouds seen exactly as the acceptance log", f"{faithful}/{len(flapping)}", "all"),
         ("revisions strictly increasing", "yes" if revisions_increase else "NO", "yes"),

@@ -5,6 +5,7 @@ same PostgreSQL server as ./dev, so the dev data is never touched.
 """
 
 import json
+import logging
 import multiprocessing
 import os
 import platform
@@ -38,6 +39,8 @@ def setup_django(migrate=True):
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
             conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
     django.setup()
+    # One INFO line per request would bury the figures.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     if not migrate:
         return
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, check=True,
