@@ -56,9 +56,13 @@ class Process:
 class Simulator(Process):
     """`manage.py simulate_subclouds` on a free port; .url is its base URL once started."""
 
-    def __init__(self, count, log_dir, env, prefix="subcloud", register=False, name="simulator"):
+    def __init__(self, count, log_dir, env, prefix="subcloud", register=False, name="simulator", chaos=0.0):
         argv = [sys.executable, "manage.py", "simulate_subclouds", "--count", str(count), "--port", "0", "--prefix", prefix]
-        super().__init__(name, argv + (["--register"] if register else []), log_dir, env)
+        if register:
+            argv.append("--register")
+        if chaos:
+            argv += ["--chaos", str(chaos)]
+        super().__init__(name, argv, log_dir, env)
         self.url = None
 
     def start(self, timeout=60):

@@ -25,29 +25,7 @@ import uuid
 import httpx
 
 from . import harness
-
-ENDPOINT_TYPES = ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
-
-
-def reset_fleet(n, simulator_url):
-    """N subclouds named bench1..benchN, online, managed, in sync, probed on the simulator (setup, not measured)."""
-    from django.db import connection, transaction
-
-    from audit.simulator import audit_url
-    from state.models import Outbox, StateChange, StateUpdate, WorkerHeartbeat
-    from subclouds.models import EndpointStatus, Fault, Subcloud
-
-    with transaction.atomic(), connection.cursor() as cur:
-        for model in (StateUpdate, StateChange, Outbox, Fault, EndpointStatus, Subcloud, WorkerHeartbeat):
-            cur.execute(f"TRUNCATE {model._meta.db_table} CASCADE")
-        subclouds = Subcloud.objects.bulk_create(
-            Subcloud(name=f"bench{i}", availability_status="online", management_state="managed",
-                     audit_url=audit_url(simulator_url, f"bench{i}"))
-            for i in range(1, n + 1)
-        )
-        EndpointStatus.objects.bulk_create(
-            EndpointStatus(subcloud=s, endpoint_type=e, sync_status="in-sync") for s in subclouds for e in ENDPOINT_TYPES
-        )
+from .dead_office import reset_fleet
 
 
 def run_cycle():
@@ -139,7 +117,7 @@ def main(argv=None):
     os.environ["DCPORTAL_CELERY_PREFIX"] = prefix
     harness.setup_django()
     from audit.processes import CeleryProcess, Simulator
-    from audit.simulator import receiver_url
+    from audit.simulator import audit_url, receiver_url
 
     logs = harness.RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -147,7 +125,7 @@ def main(argv=None):
     try:
         started.append(Simulator(args.subclouds, logs, harness.child_env(), prefix="bench").start())
         sim = started[0]
-        reset_fleet(args.subclouds, sim.url)
+        reset_fleet(args.subclouds, first=1, audit_url=lambda name: audit_url(sim.url, name))
         env = harness.child_env(DCPORTAL_CELERY_PREFIX=prefix, DCPORTAL_AUDIT_INTERVAL=3600,
                                 DCPORTAL_DCORCH_URL=receiver_url(sim.url, "dcorch"),
                                 DCPORTAL_CERTMON_URL=receiver_url(sim.url, "certmon"))

@@ -20,22 +20,39 @@ from . import harness
 ENDPOINT_TYPES = ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
 
 
-def reset_fleet(n):
-    """N subclouds, online, managed, every endpoint in sync, no alarms (set directly: setup, not measured)."""
+def reset_fleet(n, first=0, audit_url=None):
+    """N subclouds bench<first>.., online, managed, every endpoint in sync, no alarms (set directly: setup, not measured).
+
+    Empties the state tables first; audit_url(name), when given, makes them probed by the audit.
+    """
     from django.db import connection, transaction
 
-    from state.models import Outbox, StateChange, StateUpdate
+    from state.models import Outbox, StateChange, StateUpdate, WorkerHeartbeat
     from subclouds.models import EndpointStatus, Fault, Subcloud
 
     with transaction.atomic(), connection.cursor() as cur:
-        for model in (StateUpdate, StateChange, Outbox, Fault, EndpointStatus, Subcloud):
+        for model in (StateUpdate, StateChange, Outbox, Fault, EndpointStatus, Subcloud, WorkerHeartbeat):
             cur.execute(f"TRUNCATE {model._meta.db_table} CASCADE")
+    return add_fleet([f"bench{i}" for i in range(first, first + n)], audit_url)
+
+
+def add_fleet(names, audit_url=None):
+    """Subclouds with these names, online, managed, in sync; returns the names."""
+    from django.db import connection, transaction
+
+    from subclouds.models import EndpointStatus, Subcloud
+
+    with transaction.atomic():
         subclouds = Subcloud.objects.bulk_create(
-            Subcloud(name=f"bench{i}", availability_status="online", management_state="managed") for i in range(n)
+            Subcloud(name=name, availability_status="online", management_state="managed",
+                     audit_url=audit_url(name) if audit_url else None)
+            for name in names
         )
         EndpointStatus.objects.bulk_create(
             EndpointStatus(subcloud=s, endpoint_type=e, sync_status="in-sync") for s in subclouds for e in ENDPOINT_TYPES
         )
+    with connection.cursor() as cur:  # fresh statistics, as a long-running database would have
+        cur.execute(f"ANALYZE {Subcloud._meta.db_table}, {EndpointStatus._meta.db_table}")
     return [s.name for s in subclouds]
 
 

@@ -41,6 +41,8 @@ def setup_django(migrate=True):
     django.setup()
     # One INFO line per request would bury the figures.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A benchmark stopped with SIGTERM unwinds like Ctrl-C, so Processes stops its daphne and workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not migrate:
         return
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, check=True,

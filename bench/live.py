@@ -16,6 +16,7 @@ Chromium) is connected to a real daphne while real state workers apply:
 import argparse
 import asyncio
 import base64
+import collections
 import json
 import os
 import queue
@@ -136,53 +137,70 @@ def all_seen(names, availability, endpoint_status=None):
     return check
 
 
-def steady(client, http, names, rate, seconds):
-    """rate updates/s as bulk posts every 100 ms.
+def steady(client, http, names, rate, seconds, posted=None):
+    """rate updates/s as bulk posts every 100 ms, each flipping a subcloud's dc-cert status.
 
+    posted: {name: dc-cert status last posted}, to pass from one call to the next so that
+    every update is a change (a no-op would never reach the websocket); the first flip of a
+    subcloud is away from what the client's snapshot shows. Each subcloud's flips must reach
+    the client in order; one the client never shows (skipped, or still missing 30 s after the
+    last post) counts as never seen.
     Returns (seconds from each 202 to the websocket message with its change, seconds from the change's
     log time to that message: the feed's own share, updates never seen).
     """
+    posted = {} if posted is None else posted
     while not client.messages.empty():  # only messages from now on count
         client.messages.get_nowait()
     per_post = max(1, rate // 10)
-    sent = {}  # (name, status) -> perf_counter of the 202
+    sent = {}  # name -> deque of (status, perf_counter of its 202), oldest first
     latencies, feed_latencies = [], []
-    cursor = 0
-    stop = time.perf_counter() + seconds
-    pending_messages = []
+    skipped = 0
 
-    def drain():
+    def match():
+        nonlocal skipped
         while True:
             try:
-                pending_messages.append(client.messages.get_nowait())
+                (at, wall), message = client.messages.get_nowait()
             except queue.Empty:
                 return
+            for s in message.get("subclouds", []):
+                flips = sent.get(s["name"])
+                status = next((e["sync_status"] for e in s.get("endpoint_sync_status", [])
+                               if e["endpoint_type"] == "dc-cert"), None)
+                if not flips or status is None or all(st != status for st, _ in flips):
+                    continue
+                while flips[0][0] != status:
+                    flips.popleft()
+                    skipped += 1
+                latencies.append(at - flips.popleft()[1])
+                logged = datetime.strptime(message["last_change"][s["name"]] + "+0000", "%Y-%m-%d %H:%M:%S.%f%z")
+                feed_latencies.append(wall - logged.timestamp())
 
-    next_post = time.perf_counter()
+    def waiting():
+        return sum(len(flips) for flips in sent.values())
+
+    cursor = 0
+    stop = next_post = time.perf_counter()
+    stop += seconds
     while time.perf_counter() < stop:
         batch = [names[(cursor + i) % len(names)] for i in range(per_post)]
         cursor += per_post
-        status = "out-of-sync" if (cursor // len(names)) % 2 == 0 else "in-sync"
-        r = http.post("/v1.0/state/bulk", json={"updates": [{"subcloud": n, "endpoints": {"dc-cert": status}} for n in batch]})
+        for n in batch:
+            was = posted.get(n) or client.endpoints.get(n, {}).get("dc-cert")
+            posted[n] = "in-sync" if was == "out-of-sync" else "out-of-sync"
+        r = http.post("/v1.0/state/bulk", json={"updates": [{"subcloud": n, "endpoints": {"dc-cert": posted[n]}} for n in batch]})
         assert r.status_code == 202, r.text
         done = time.perf_counter()
         for n in batch:
-            sent[(n, status)] = done
+            sent.setdefault(n, collections.deque()).append((posted[n], done))
+        match()
         next_post += 0.1
         time.sleep(max(0.0, next_post - time.perf_counter()))
     deadline = time.monotonic() + 30
-    while sent and time.monotonic() < deadline:
-        drain()
-        for (at, wall), message in pending_messages:
-            for s in message.get("subclouds", []):
-                for e in s.get("endpoint_sync_status", []):
-                    if e["endpoint_type"] == "dc-cert" and (s["name"], e["sync_status"]) in sent:
-                        latencies.append(at - sent.pop((s["name"], e["sync_status"])))
-                        logged = datetime.strptime(message["last_change"][s["name"]] + "+0000", "%Y-%m-%d %H:%M:%S.%f%z")
-                        feed_latencies.append(wall - logged.timestamp())
-        pending_messages.clear()
+    while waiting() and time.monotonic() < deadline:
+        match()
         time.sleep(0.01)
-    return latencies, feed_latencies, len(sent)
+    return latencies, feed_latencies, skipped + waiting()
 
 
 def percentile(values, p):

@@ -1,58 +1,117 @@
-"""Soak: a steady 200 updates/s for M minutes with a dashboard client connected.
+"""Soak: the whole system under a steady load for M minutes, with a dashboard client connected.
 
-Real daphne and state workers; the RSS of every process is sampled after a
-warm-up and at the end (target: flat within 10% over 30 minutes), every
-accepted update must be applied and seen, and the processes' logs must hold
-no error.
+Real daphne and two state workers take a steady 200 updates/s through the API
+(bulk posts every 100 ms) while a websocket client watches; meanwhile the real
+Celery audit worker and beat probe a second, simulated fleet every audit
+interval, with the simulator's weather (outages, drifts, flaps) so the audit
+sends real changes and the outbox delivers real notices to its fake dcorch.
+The RSS of every process (with its children: the Celery worker's pool) is
+sampled after a warm-up and at the end (target: flat within 10% over 30
+minutes); every accepted update must be applied and seen, and the processes'
+logs must hold no error.
 """
 
 import argparse
+import os
+import re
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import httpx
 
 from . import harness
-from .dead_office import reset_fleet
+from .dead_office import add_fleet, reset_fleet
 from .live import FeedClient, steady
 
+ERROR_LINE = re.compile(r"\bERROR\b|Traceback|CRITICAL")
 
-def rss_kib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+
+def tree_rss_kib(pid):
+    """VmRSS of a process and all its descendants, in KiB."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="./dev bench soak", description=__doc__)
+    parser = argparse.ArgumentParser(prog="./dev bench soak", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--subclouds", type=int, default=5000)
-    parser.add_argument("--warmup", type=float, default=30, help="seconds of load before the first RSS sample")
+    parser.add_argument("--audited", type=int, default=1000, help="simulated subclouds the Celery audit probes meanwhile")
+    parser.add_argument("--audit-interval", type=float, default=20.0)
+    parser.add_argument("--chaos", type=float, default=2.0, help="seconds between two simulator weather events")
+    parser.add_argument("--warmup", type=float, default=60, help="seconds of load before the first RSS sample")
     args = parser.parse_args(argv)
+    os.environ["DCPORTAL_CELERY_PREFIX"] = f"bench-soak-{uuid.uuid4().hex[:6]}:"
     harness.setup_django()
+    from audit.processes import CeleryProcess, Simulator
+    from audit.simulator import audit_url, receiver_url
+    from state.models import Outbox
+
     names = reset_fleet(args.subclouds)
     token, reader = harness.issue_token("service"), harness.issue_token("reader")
     port = harness.free_port()
     log_dir = harness.RESULTS / "logs" / "soak"
-    with harness.Processes(log_dir) as procs:
-        procs.daphne(port)
-        procs.workers(2)
-        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=60)
-        client = FeedClient(f"ws://127.0.0.1:{port}/ws/status/", reader)
-        client.wait(lambda c: c.snapshots, 60, "snapshot")
-        steady(client, http, names, args.rate, args.warmup)
-        start_rss = {name: rss_kib(p.pid) for name, p in procs.procs.items()}
-        latencies, _, lost = steady(client, http, names, args.rate, args.minutes * 60)
-        end_rss = {name: rss_kib(p.pid) for name, p in procs.procs.items()}
-        alive = all(p.poll() is None for p in procs.procs.values())
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for old in log_dir.glob("*.log"):
+        old.unlink()
+    others = []
+    try:
+        sim = Simulator(args.audited, log_dir, harness.child_env(), prefix="soak", chaos=args.chaos).start()
+        others.append(sim)
+        add_fleet([f"soak{i}" for i in range(1, args.audited + 1)], lambda name: audit_url(sim.url, name))
+        env = harness.child_env(DCPORTAL_AUDIT_INTERVAL=args.audit_interval,
+                                DCPORTAL_DCORCH_URL=receiver_url(sim.url, "dcorch"),
+                                DCPORTAL_CERTMON_URL=receiver_url(sim.url, "certmon"))
+        for role in ("worker", "beat"):
+            others.append(CeleryProcess(role, log_dir, env, name=f"audit-{role}").start())
+        with harness.Processes(log_dir) as procs:
+            procs.daphne(port)
+            procs.workers(2)
+            pids = {**{name: p.pid for name, p in procs.procs.items()}, **{p.name: p.proc.pid for p in others}}
+            http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=60)
+            client = FeedClient(f"ws://127.0.0.1:{port}/ws/status/", reader)
+            client.wait(lambda c: c.snapshots, 60, "snapshot")
+            posted = {}
+            steady(client, http, names, args.rate, args.warmup, posted)
+            start_rss = {name: tree_rss_kib(pid) for name, pid in pids.items()}
+            dcorch_before, started = sim.received("dcorch")["count"], time.monotonic()
+            latencies, _, lost = steady(client, http, names, args.rate, args.minutes * 60, posted)
+            end_rss = {name: tree_rss_kib(pid) for name, pid in pids.items()}
+            dcorch_told = sim.received("dcorch")["count"] - dcorch_before
+            elapsed = time.monotonic() - started
+            alive = all(p.poll() is None for p in procs.procs.values()) and all(p.alive() for p in others)
+            undelivered = Outbox.objects.filter(delivered_at__isnull=True).count()
+    finally:
+        for process in reversed(others):
+            process.stop()
     errors = [line for f in log_dir.glob("*.log") for line in f.read_text(errors="replace").splitlines()
-              if " ERROR " in line or "Traceback" in line]
+              if ERROR_LINE.search(line)]
     rows = [
         ("minutes", args.minutes, ""),
         (f"updates posted at {args.rate}/s", int(args.rate * args.minutes * 60), ""),
-        ("distinct (subcloud, status) changes matched on the websocket", len(latencies), ""),
+        ("updates seen on the websocket, in order per subcloud", len(latencies), ""),
+        (f"audited subclouds (cycle every {args.audit_interval:g} s, weather every {args.chaos:g} s)", args.audited, ""),
+        ("dcorch notices delivered per minute", dcorch_told / elapsed * 60, ""),
+        ("outbox rows not yet delivered at the end", undelivered, ""),
     ]
     for name in start_rss:
         growth = (end_rss[name] - start_rss[name]) / start_rss[name] * 100
