@@ -6,7 +6,7 @@ any size costs two queries (subclouds, then their endpoints).
 
 import uuid
 
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, Func, Q
 
 from state.rules import overall_sync_status
 from state.store import format_time
@@ -38,8 +38,23 @@ SUBCLOUD_KEYS = {
     "created-at": "created_at",
     "updated-at": "updated_at",
 }
-_TIME_FIELDS = {"created_at", "updated_at"}
+_TIME_FIELDS = ("created_at", "updated_at")
 _ENDPOINT_ORDER = {e: i for i, e in enumerate(ENDPOINT_TYPES)}
+
+
+class DcmanagerTime(Func):
+    """A timestamp as format_time() prints it, formatted by PostgreSQL: 5,000 subclouds' times cost
+    ~150 ms to parse and re-format in Python, nothing measurable in the query."""
+
+    template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+    output_field = CharField()
+
+
+# What subclouds_json asks .values() for: times come formatted, under an alias (an
+# annotation cannot take a field's name); _VALUE_KEYS maps each dcmanager key to its value.
+_PLAIN_FIELDS = [f for f in SUBCLOUD_KEYS.values() if f not in _TIME_FIELDS]
+_FORMATTED_TIMES = {f"{f}_text": DcmanagerTime(f) for f in _TIME_FIELDS}
+_VALUE_KEYS = {key: f"{f}_text" if f in _TIME_FIELDS else f for key, f in SUBCLOUD_KEYS.items()}
 
 
 def endpoint_list(statuses):
@@ -51,10 +66,8 @@ def endpoint_list(statuses):
 
 
 def subcloud_json(values, statuses):
-    """One subcloud: `values` from .values(*SUBCLOUD_KEYS.values()), statuses {type: status}."""
-    data = {
-        key: (format_time(values[f]) if f in _TIME_FIELDS else values[f]) for key, f in SUBCLOUD_KEYS.items()
-    }
+    """One subcloud: `values` from _rows() (times already formatted), statuses {type: status}."""
+    data = {key: values[v] for key, v in _VALUE_KEYS.items()}
     data["sync_status"] = overall_sync_status(statuses.values())
     data["endpoint_sync_status"] = endpoint_list(statuses)
     return data
@@ -62,7 +75,7 @@ def subcloud_json(values, statuses):
 
 def subclouds_json(queryset, sync_status=None):
     """Every subcloud of queryset as JSON, in two queries; optionally only one overall sync status."""
-    rows = list(queryset.order_by("id").values(*SUBCLOUD_KEYS.values()))
+    rows = list(queryset.order_by("id").values(*_PLAIN_FIELDS, **_FORMATTED_TIMES))
     statuses = {row["id"]: {} for row in rows}
     if rows:
         # The same filter as a subquery: no 5,000-placeholder IN list to build and parse.

@@ -421,6 +421,24 @@ async def test_it_keeps_revisions_increasing_for_several_clients_of_one_feed():
         await c.disconnect()
 
 
+def test_it_encodes_a_big_message_in_parts_that_fit_and_add_up_to_it():
+    message = {
+        "type": "snapshot", "revision": 7,
+        "subclouds": [{"name": f"sc{i}", "description": "é" * (i % 50)} for i in range(400)],
+        "faults": [{"uuid": str(i)} for i in range(30)],
+        "last_change": {f"sc{i}": "2026-12-01 10:00:00.000000" for i in range(400)},
+    }
+    texts = feed.encode(message, limit=4000)
+    parts = [json.loads(t) for t in texts]
+    assert len(parts) > 1 and all(len(t.encode()) <= 4000 for t in texts)
+    assert [(p["type"], p["revision"], p["part"], p["parts"]) for p in parts] == [
+        ("snapshot", 7, i + 1, len(parts)) for i in range(len(parts))]
+    assert [s for p in parts for s in p["subclouds"]] == message["subclouds"]
+    assert [f for p in parts for f in p["faults"]] == message["faults"]
+    assert {k: v for p in parts for k, v in p["last_change"].items()} == message["last_change"]
+    assert json.loads(feed.encode(message, limit=10**7)[0]) == message
+
+
 async def test_it_sends_a_message_too_big_for_one_frame_in_parts(settings):
     settings.PORTAL_WS_MAX_MESSAGE_BYTES = 3000
     await register(*(f"sc-part{i}" for i in range(12)))
