@@ -66,7 +66,7 @@ def endpoint_list(statuses):
 
 
 def subcloud_json(values, statuses):
-    """One subcloud: `values` from _rows() (times already formatted), statuses {type: status}."""
+    """One subcloud: `values` a row of subclouds_json's query (times already formatted), statuses {type: status}."""
     data = {key: values[v] for key, v in _VALUE_KEYS.items()}
     data["sync_status"] = overall_sync_status(statuses.values())
     data["endpoint_sync_status"] = endpoint_list(statuses)
