@@ -180,8 +180,8 @@ def steady(client, http, names, rate, seconds, posted=None):
         return sum(len(flips) for flips in sent.values())
 
     cursor = 0
-    stop = next_post = time.perf_counter()
-    stop += seconds
+    next_post = time.perf_counter()
+    stop = next_post + seconds
     while time.perf_counter() < stop:
         batch = [names[(cursor + i) % len(names)] for i in range(per_post)]
         cursor += per_post

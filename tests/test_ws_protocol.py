@@ -80,6 +80,14 @@ async def token_socket(path="/ws/status/"):
     return comm
 
 
+async def watched(name):
+    """(id of a new subcloud `name`, a token socket past its snapshot)."""
+    [sid] = await register(name)
+    comm = await token_socket()
+    await receive(comm)
+    return sid, comm
+
+
 async def receive(comm, timeout=5):
     return json.loads(await comm.receive_from(timeout=timeout))
 
@@ -155,9 +163,7 @@ async def test_it_sends_a_snapshot_as_the_rest_listing_at_the_current_revision()
 
 
 async def test_it_sends_a_change_only_after_it_commits():
-    [sid] = await register("sc-held")
-    comm = await token_socket()
-    await receive(comm)
+    sid, comm = await watched("sc-held")
     inside, release = threading.Event(), threading.Event()
 
     def held_transaction():
@@ -203,9 +209,7 @@ async def test_it_coalesces_a_burst_to_at_most_ten_messages_a_second():
 
 async def test_it_paces_messages_to_the_minimum_interval(settings):
     settings.PORTAL_WS_MIN_INTERVAL = interval = 0.2
-    [sid] = await register("sc-spaced")
-    comm = await token_socket()
-    await receive(comm)
+    sid, comm = await watched("sc-spaced")
 
     async def trickle():
         for i in range(12):
@@ -230,9 +234,7 @@ async def test_it_paces_messages_to_the_minimum_interval(settings):
 async def test_it_sends_a_steady_stream_at_the_limit_without_waiting(settings):
     """Commits on a fixed schedule of one per interval, a little early or late, go out as they come."""
     settings.PORTAL_WS_MIN_INTERVAL = interval = 0.2
-    [sid] = await register("sc-steady")
-    comm = await token_socket()
-    await receive(comm)
+    sid, comm = await watched("sc-steady")
     committed = {}
 
     async def writer():
@@ -269,9 +271,7 @@ async def test_it_sends_registrations_whole_and_deletions_by_name():
 
 
 async def test_it_sends_raised_and_cleared_faults_with_the_change():
-    [sid] = await register("sc-faulty")
-    comm = await token_socket()
-    await receive(comm)
+    sid, comm = await watched("sc-faulty")
 
     def go_online_then_offline():
         from state import intake, rules
@@ -379,9 +379,7 @@ def test_it_rings_the_feed_once_per_transaction():
 
 async def test_it_wakes_on_the_doorbell_without_waiting_for_the_poll(settings):
     settings.PORTAL_FEED_POLL_SECONDS = 30
-    [sid] = await register("sc-bell")
-    comm = await token_socket()
-    await receive(comm)
+    sid, comm = await watched("sc-bell")
     await asyncio.sleep(0.2)  # the feed is now waiting on its 30 s poll
     started = time.monotonic()
     await describe(sid, "rung")
