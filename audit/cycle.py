@@ -9,7 +9,7 @@ each a task; the chunk that finishes last records the cycle's figures and
 releases the lease.
 
 audit_subclouds() is the work itself, shared with triggered audits: load the
-stored states (3 queries), probe, decide by state/audit_rules.py, and hand the
+stored states (3 queries), probe, decide by audit/rules.py, and hand the
 messages that change something to the state service's durable intake in
 batches (no HTTP round trip to ourselves).
 """

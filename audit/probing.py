@@ -11,7 +11,7 @@ import json
 
 import aiohttp
 
-from state.audit_rules import Probe, probe_from_answer
+from audit.rules import Probe, probe_from_answer
 
 # A probe answer is a small JSON object; anything bigger is not one.
 MAX_ANSWER_BYTES = 64 * 1024

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from portal import views as portal_views
-from state.metrics import metrics
+from api.metrics import metrics
 
 from . import health
 
@@ -11,13 +11,13 @@ urlpatterns = [
     path("", portal_views.root, name="versions"),
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
-    re_path(r"^v1\.0/", include("subclouds.api.urls")),
+    re_path(r"^v1\.0/", include("api.urls")),
     path("admin/", admin.site.urls),
     path("portal/", include("portal.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
 
-handler400 = "subclouds.api.errors.bad_request"
-handler404 = "subclouds.api.errors.not_found"
-handler500 = "subclouds.api.errors.server_error"
+handler400 = "api.errors.bad_request"
+handler404 = "api.errors.not_found"
+handler500 = "api.errors.server_error"

@@ -16,7 +16,8 @@ from django.conf import settings
 
 from accounts.roles import role_of
 
-from . import feed
+from . import changes, feed, wire
+from .delta import Delta
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
             return None, None
         if len(batches) == 1 and batches[0].first > after:
             return batches[0].delta, batches[0].encoded()  # the common case: shared, encoded once per process
-        merged = feed.Delta()
+        merged = Delta()
         for b in batches:
             merged.merge(b.after(after))
         return merged, None
@@ -126,7 +127,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
             await self.close(code=1011)
 
     async def _send_snapshot(self):
-        revision, texts = await database_sync_to_async(feed.snapshot_message)()
+        revision, texts = await database_sync_to_async(changes.snapshot_message)()
         # Queued batches up to the snapshot's revision are in it; later ones follow.
         self.base = revision
         if any(b.revision > revision for b in self.queue):
@@ -134,12 +135,12 @@ class StatusConsumer(AsyncWebsocketConsumer):
         await self._send_texts(texts)
 
     async def _answer_resync(self, since):
-        found = await database_sync_to_async(feed.resync_rows)(since, settings.PORTAL_WS_RESYNC_MAX)
+        found = await database_sync_to_async(changes.resync_rows)(since, settings.PORTAL_WS_RESYNC_MAX)
         if found is None:
             await self._send_snapshot()
             return
         rows, revision = found
-        answer = feed.Delta.of(rows)
+        answer = Delta.of(rows)
         answer.revision = max(revision, since)
         queued, _ = self._take(answer.revision)
         if queued is not None:
@@ -148,7 +149,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     async def _send_changes(self, delta, texts):
         self.base = max(self.base, delta.revision)
-        await self._send_texts(texts or feed.encode(delta.message()))
+        await self._send_texts(texts or wire.encode(delta.message()))
 
     async def _send_texts(self, texts):
         """One message, possibly in parts (sent back to back: together they count as one message)."""

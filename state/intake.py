@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from subclouds.choices import ENDPOINT_TYPES, Availability, SyncStatus
+from subclouds.errors import NotFound, Refused
 from subclouds.inputs import storable
 from subclouds.models import Subcloud
 
@@ -26,48 +27,38 @@ SYNC_STATUSES = tuple(SyncStatus.values)
 AVAILABILITIES = tuple(Availability.values)
 
 
-class Invalid(Exception):
-    """Bad input: nothing is accepted. status 400 (bad value) or 404 (unknown subcloud)."""
-
-    def __init__(self, field, message, status=400):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
-
-
 # -- field checks ---------------------------------------------------------------
 
 
 def _object(value, where):
     if not isinstance(value, dict):
-        raise Invalid(where or "body", "must be a JSON object")
+        raise Refused.at(where or "body", "must be a JSON object")
     return value
 
 
 def _only(obj, allowed, prefix):
     unknown = sorted(set(obj) - set(allowed))
     if unknown:
-        raise Invalid(prefix + unknown[0], "unknown field")
+        raise Refused.at(prefix + unknown[0], "unknown field")
 
 
 def _choice(obj, key, choices, prefix, default=..., nullable=False):
     if key not in obj:
         if default is ...:
-            raise Invalid(prefix + key, "this field is required")
+            raise Refused.at(prefix + key, "this field is required")
         return default
     value = obj[key]
     if value is None and nullable:
         return None
     if value not in choices:
-        raise Invalid(prefix + key, f"must be one of {', '.join(choices)}" + (" or null" if nullable else ""))
+        raise Refused.at(prefix + key, f"must be one of {', '.join(choices)}" + (" or null" if nullable else ""))
     return value
 
 
 def _bool(obj, key, prefix, default):
     value = obj.get(key, default)
     if not isinstance(value, bool):
-        raise Invalid(prefix + key, "must be true or false")
+        raise Refused.at(prefix + key, "must be true or false")
     return value
 
 
@@ -75,10 +66,10 @@ def _subcloud_ref(obj, prefix, nullable=False):
     if "subcloud" not in obj or obj["subcloud"] is None:
         if nullable:
             return None
-        raise Invalid(prefix + "subcloud", "this field is required")
+        raise Refused.at(prefix + "subcloud", "this field is required")
     value = obj["subcloud"]
     if not isinstance(value, str) or not value.strip() or not storable(value):
-        raise Invalid(prefix + "subcloud", "must be a subcloud name or region name")
+        raise Refused.at(prefix + "subcloud", "must be a subcloud name or region name")
     return value
 
 
@@ -86,7 +77,7 @@ def _availability(obj, prefix):
     status = _choice(obj, "availability_status", AVAILABILITIES, prefix, nullable=True)
     count = obj.get("audit_fail_count")
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
-        raise Invalid(prefix + "audit_fail_count", "must be a non-negative integer or null")
+        raise Refused.at(prefix + "audit_fail_count", "must be a non-negative integer or null")
     return {
         "availability_status": status,
         "update_state_only": _bool(obj, "update_state_only", prefix, False),
@@ -104,7 +95,7 @@ def parse_endpoint_status(body):
     ignore = body.get("ignore_endpoints")
     ignore = [] if ignore is None else ignore
     if not isinstance(ignore, list) or any(e not in ENDPOINT_TYPES for e in ignore):
-        raise Invalid("ignore_endpoints", f"must be a list of endpoint types ({', '.join(ENDPOINT_TYPES)})")
+        raise Refused.at("ignore_endpoints", f"must be a list of endpoint types ({', '.join(ENDPOINT_TYPES)})")
     return _subcloud_ref(body, "", nullable=True), {
         # Rule 3: an endpoint the subcloud does not have is refused here.
         "endpoint_type": _choice(body, "endpoint_type", ENDPOINT_TYPES, "", default=None, nullable=True),
@@ -129,15 +120,15 @@ def _parse_bulk_one(obj, prefix):
         availability = _object(availability, prefix + "availability")
         _only(availability, ("availability_status", "update_state_only", "audit_fail_count"), prefix + "availability.")
         if "availability_status" not in availability:
-            raise Invalid(prefix + "availability.availability_status", "this field is required")
+            raise Refused.at(prefix + "availability.availability_status", "this field is required")
         availability = _availability(availability, prefix + "availability.")
     endpoints = obj.get("endpoints") or {}
     _object(endpoints, prefix + "endpoints")
     for endpoint_type, status in endpoints.items():
         if endpoint_type not in ENDPOINT_TYPES:
-            raise Invalid(prefix + "endpoints." + endpoint_type, f"unknown endpoint type; one of {', '.join(ENDPOINT_TYPES)}")
+            raise Refused.at(prefix + "endpoints." + endpoint_type, f"unknown endpoint type; one of {', '.join(ENDPOINT_TYPES)}")
         if status not in SYNC_STATUSES:
-            raise Invalid(prefix + "endpoints." + endpoint_type, f"must be one of {', '.join(SYNC_STATUSES)}")
+            raise Refused.at(prefix + "endpoints." + endpoint_type, f"must be one of {', '.join(SYNC_STATUSES)}")
     return ref, {"availability": availability, "endpoints": endpoints}
 
 
@@ -149,17 +140,20 @@ def parse_bulk(body, max_updates):
     _only(body, ("updates",), "")
     updates = body["updates"]
     if not isinstance(updates, list) or not updates:
-        raise Invalid("updates", "must be a non-empty list")
+        raise Refused.at("updates", "must be a non-empty list")
     if len(updates) > max_updates:
-        raise Invalid("updates", f"at most {max_updates} subclouds per request (got {len(updates)})")
+        raise Refused.at("updates", f"at most {max_updates} subclouds per request (got {len(updates)})")
     return [_parse_bulk_one(u, f"updates[{i}].") for i, u in enumerate(updates)]
 
 
 # -- resolution and acceptance -----------------------------------------------------
 
 
-def resolve(refs, field="subcloud"):
-    """{ref: subcloud id} for names or region names, in one query; unknown -> 404. A name wins over a region name."""
+def resolve(refs, fields=None):
+    """{ref: subcloud id} for names or region names, in one query. A name wins over a region name.
+
+    An unknown ref is NotFound at its field: fields[i] names refs[i] (default "subcloud").
+    """
     wanted = list(set(refs))
     with connection.cursor() as cur:
         cur.execute(
@@ -169,9 +163,9 @@ def resolve(refs, field="subcloud"):
         rows = cur.fetchall()
     found = {region: sid for sid, _, region in rows}
     found.update({name: sid for sid, name, _ in rows})
-    missing = set(wanted) - set(found)
-    if missing:
-        raise Invalid(field, f"subcloud {sorted(missing)[0]!r} not found", status=404)
+    for i, ref in enumerate(refs):
+        if ref not in found:
+            raise NotFound.at(fields[i] if fields else "subcloud", f"subcloud {ref!r} not found")
     return found
 
 

@@ -10,17 +10,11 @@ from django.db.models import Q
 
 from subclouds.models import Subcloud
 
+from .kinds import OutboxKind, Outcome, UpdateKind, WorkerKind
 
-class UpdateKind(models.TextChoices):
-    ENDPOINT = "endpoint"
-    AVAILABILITY = "availability"
-    BULK = "bulk"
+__all__ = ["Outbox", "OutboxKind", "Outcome", "StateChange", "StateUpdate", "UpdateKind", "WorkerHeartbeat"]
 
 
-class Outcome(models.TextChoices):
-    APPLIED = "applied"
-    NOOP = "noop"
-    FAILED = "failed"
 
 
 class StateUpdate(models.Model):
@@ -60,12 +54,6 @@ class StateChange(models.Model):
         indexes = [models.Index(fields=["subcloud", "-id"], name="statechange_by_subcloud")]
 
 
-class OutboxKind(models.TextChoices):
-    DCORCH = "dcorch", "tell dcorch the management state / availability"
-    CERTMON = "certmon", "subcloud online notice for the certificate monitor"
-    AUDIT_SUBCLOUD = "audit-subcloud", "full audit of one subcloud"
-    AUDIT_ALL = "audit-all", "one audit kind for every subcloud"
-
 
 class Outbox(models.Model):
     """An effect leaving the database; delivered (at least once) after commit."""
@@ -88,7 +76,7 @@ class WorkerHeartbeat(models.Model):
     """Last sign of life of a worker process, written from its main loop."""
 
     name = models.CharField(max_length=128, unique=True)
-    kind = models.CharField(max_length=32, default="state")
+    kind = models.CharField(max_length=32, default=WorkerKind.STATE)
     hostname = models.CharField(max_length=255, default="")
     pid = models.IntegerField()
     started_at = models.DateTimeField()

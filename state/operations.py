@@ -1,15 +1,18 @@
-"""Operator changes of one subcloud, by the rules, in one locked transaction.
+"""Operator changes of one subcloud (register, manage / unmanage, edit, delete), by the rules.
 
-Called by the REST API and the admin commands; the rules themselves are in
-rules.py. The row lock serialises these with the state workers.
+Called by the REST API, the pages and the admin commands; the rules themselves
+are in rules.py. Changes of an existing subcloud run in one transaction under its
+row lock, which serialises them with the state workers. Refusals are
+subclouds.errors.Refused (and its Conflict / NotFound) and leave everything unchanged.
 """
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
-from subclouds.choices import ManagementState
-from subclouds.models import Subcloud
+from subclouds.choices import ENDPOINT_TYPES, ManagementState
+from subclouds.errors import Conflict
+from subclouds.models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud
 
-from . import rules, store
+from . import changelog, rules, store
 
 
 def _locked_state(subcloud_id):
@@ -19,8 +22,37 @@ def _locked_state(subcloud_id):
     return states[subcloud_id]
 
 
+def register_subcloud(data):
+    """Register an existing subcloud: unmanaged, offline, complete, every endpoint unknown, no alarm."""
+    data = dict(data)
+    group = data.pop("group_id", None)
+    data["group_id"] = group.pk if group else DEFAULT_GROUP_ID
+    for key in ("name", "region_name"):
+        if key in data and Subcloud.objects.filter(**{key: data[key]}).exists():
+            raise Conflict(f"Subcloud with {key} {data[key]!r} already exists", key)
+    try:
+        with transaction.atomic():
+            subcloud = Subcloud.objects.create(**data)
+            EndpointStatus.objects.bulk_create(EndpointStatus(subcloud=subcloud, endpoint_type=e) for e in ENDPOINT_TYPES)
+            changelog.log_lifecycle(subcloud.pk, subcloud.name, "registered", {"registered": True})
+    except IntegrityError:  # a concurrent registration won the race
+        raise Conflict(f"Subcloud {data['name']!r} or its region name already exists", "name") from None
+    return subcloud
+
+
+def update(subcloud, data):
+    """A validated PATCH (subclouds.inputs.UpdateSubcloud) of `subcloud`; returns it refreshed."""
+    fields = {k: v for k, v in data.items() if k in ("description", "location")}
+    if "group_id" in data:
+        fields["group"] = data["group_id"]
+    update_subcloud(subcloud.pk, management_state=data.get("management_state"), force=data.get("force", False),
+                    fields=fields)
+    subcloud.refresh_from_db()
+    return subcloud
+
+
 def update_subcloud(subcloud_id, management_state=None, force=False, fields=None):
-    """Manage / unmanage and edit plain fields together; RuleViolation leaves everything unchanged."""
+    """Manage / unmanage and edit plain fields together; a refusal leaves everything unchanged."""
     fields = fields or {}
     with transaction.atomic():
         state = _locked_state(subcloud_id)
@@ -31,7 +63,7 @@ def update_subcloud(subcloud_id, management_state=None, force=False, fields=None
             rules.unmanage(state)
         changes = store.save({subcloud_id: before}, {subcloud_id: state}, reason=management_state or "edit")
         if fields:
-            store.save_fields(subcloud_id, state.name, fields)
+            changelog.save_fields(subcloud_id, state.name, fields)
     return changes
 
 

@@ -5,27 +5,21 @@ endpoint statuses and its active alarms) and changes it by the rules. Nothing
 here touches the database or the network: state/store.py loads the states and
 writes back only what differs, and effects that leave the database (dcorch,
 certificate monitor, audits) are collected in `state.effects` for the outbox.
-Read it next to ../shared/spec/domain.md; section names match.
+Read it next to docs/spec/domain.md; section names match.
 """
 
 from dataclasses import dataclass, field
 
 from subclouds.choices import Availability, DeployStatus, EndpointType, ManagementState, Severity, SyncStatus
+from subclouds.errors import Refused
+
+from .kinds import OutboxKind, UpdateKind
 
 ALARM_OFFLINE = "280.001"
 ALARM_OUT_OF_SYNC = "280.002"
 AUDIT_FAIL_COUNT_MAX = 9999
 # Rule 6: these audits are re-run for everyone when one is set to unknown.
 FLEET_AUDITED_ENDPOINTS = (EndpointType.SOFTWARE, EndpointType.FIRMWARE, EndpointType.KUBERNETES)
-
-
-class RuleViolation(Exception):
-    """An operator request the rules refuse; the message is shown to the user."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -95,18 +89,28 @@ class SubcloudState:
     # -- effects and alarms -------------------------------------------------
 
     def tell_dcorch(self):
-        # Collapsed to one notice per subcloud per batch; the payload is read
-        # at write time (store.py) so it always carries the final state.
-        self.effects[("dcorch", self.id)] = None
+        # Collapsed to one notice per subcloud per batch; its payload is made by
+        # outbox_payloads() from the final state of the batch.
+        self.effects[(OutboxKind.DCORCH, self.id)] = None
 
     def notify_online(self):
-        self.effects[("certmon", self.id)] = {"subcloud": self.name, "region_name": self.region_name}
+        self.effects[(OutboxKind.CERTMON, self.id)] = {"subcloud": self.name, "region_name": self.region_name}
 
     def trigger_audit(self):
-        self.effects[("audit-subcloud", self.id)] = {"subcloud": self.name}
+        self.effects[(OutboxKind.AUDIT_SUBCLOUD, self.id)] = {"subcloud": self.name}
 
     def trigger_fleet_audit(self, endpoint_type):
-        self.effects[("audit-all", endpoint_type)] = {"audit": endpoint_type}
+        self.effects[(OutboxKind.AUDIT_ALL, endpoint_type)] = {"audit": endpoint_type}
+
+    def outbox_payloads(self):
+        """[(kind, payload)] of the effects collected; dcorch is told the state as it is now."""
+        told = {
+            "subcloud": self.name,
+            "region_name": self.region_name,
+            "management_state": self.management_state,
+            "availability_status": self.availability_status,
+        }
+        return [(kind, told if kind == OutboxKind.DCORCH else payload) for (kind, _key), payload in self.effects.items()]
 
     def raise_alarm(self, alarm):
         key = (alarm.alarm_id, alarm.entity_instance_id)
@@ -136,16 +140,6 @@ def out_of_sync_alarm(state, endpoint_type):
         f"{state.name} {endpoint_type} sync_status is out-of-sync",
         service_affecting=False,
     )
-
-
-def overall_sync_status(statuses):
-    """A subcloud's listed sync status from its endpoint statuses."""
-    statuses = set(statuses)
-    if statuses <= {SyncStatus.UNKNOWN}:
-        return SyncStatus.UNKNOWN
-    if statuses == {SyncStatus.IN_SYNC}:
-        return SyncStatus.IN_SYNC
-    return SyncStatus.OUT_OF_SYNC
 
 
 # -- Rules of an endpoint sync-status update ----------------------------------
@@ -192,7 +186,7 @@ def update_endpoint_status(
         _set_endpoints(state, [e for e in state.endpoints if e not in set(ignore_endpoints)], sync_status, alarmable)
         return
     if endpoint_type not in state.endpoints:  # rule 3 (the API refuses it before acceptance)
-        raise RuleViolation(f"Subcloud {state.name} has no endpoint {endpoint_type}", field="endpoint_type")
+        raise Refused(f"Subcloud {state.name} has no endpoint {endpoint_type}", field="endpoint_type")
     if state.endpoints[endpoint_type] == sync_status:  # rule 2
         return
     _set_endpoints(state, [endpoint_type], sync_status, alarmable)
@@ -258,16 +252,16 @@ def bulk_update(state, availability=None, endpoints=None):
 
 def manage(state, force=False):
     if state.management_state == ManagementState.MANAGED:
-        raise RuleViolation(f"Subcloud {state.name} is already managed", field="management-state")
+        raise Refused(f"Subcloud {state.name} is already managed", field="management-state")
     if not force:
         if state.deploy_status != DeployStatus.COMPLETE:
-            raise RuleViolation(
+            raise Refused(
                 f"Subcloud {state.name} can be managed only if deploy status is complete "
                 f"(it is {state.deploy_status})",
                 field="management-state",
             )
         if state.availability_status != Availability.ONLINE:
-            raise RuleViolation(f"Subcloud {state.name} can be managed only when it is online", field="management-state")
+            raise Refused(f"Subcloud {state.name} can be managed only when it is online", field="management-state")
     state.management_state = ManagementState.MANAGED
     state.tell_dcorch()
     state.trigger_audit()
@@ -275,7 +269,7 @@ def manage(state, force=False):
 
 def unmanage(state):
     if state.management_state == ManagementState.UNMANAGED:
-        raise RuleViolation(f"Subcloud {state.name} is already unmanaged", field="management-state")
+        raise Refused(f"Subcloud {state.name} is already unmanaged", field="management-state")
     state.management_state = ManagementState.UNMANAGED
     keep = () if state.deploy_status in (DeployStatus.SECONDARY, DeployStatus.REHOME_PENDING) else (EndpointType.DC_CERT,)
     update_endpoint_status(state, None, SyncStatus.UNKNOWN, ignore_endpoints=keep)
@@ -284,7 +278,7 @@ def unmanage(state):
 
 def check_delete(state):
     if state.management_state == ManagementState.MANAGED:
-        raise RuleViolation(f"Cannot delete subcloud {state.name} while it is managed; unmanage it first")
+        raise Refused(f"Cannot delete subcloud {state.name} while it is managed; unmanage it first", field="management-state")
 
 
 def clear_all_alarms(state):
@@ -294,23 +288,19 @@ def clear_all_alarms(state):
 
 # -- Applying accepted updates -------------------------------------------------
 
-APPLY = {
-    "endpoint": lambda state, p: update_endpoint_status(
-        state,
-        p.get("endpoint_type"),
-        p.get("sync_status", SyncStatus.OUT_OF_SYNC),
-        p.get("alarmable", True),
-        p.get("ignore_endpoints") or (),
-    ),
-    "availability": lambda state, p: update_availability(
-        state, p.get("availability_status"), p.get("update_state_only", False), p.get("audit_fail_count")
-    ),
-    "bulk": lambda state, p: bulk_update(state, p.get("availability"), p.get("endpoints")),
-}
-
-
 def apply_update(state, kind, payload):
-    """Apply one accepted update; returns True when it changed anything."""
+    """Apply one accepted update; returns True when it changed anything.
+
+    Payloads are complete: intake (state/intake.py) stores every argument, defaults included.
+    """
     before = state.fingerprint()
-    APPLY[kind](state, payload)
+    match kind:
+        case UpdateKind.ENDPOINT:
+            update_endpoint_status(state, **payload)
+        case UpdateKind.AVAILABILITY:
+            update_availability(state, **payload)
+        case UpdateKind.BULK:
+            bulk_update(state, **payload)
+        case _:
+            raise ValueError(f"unknown update kind {kind!r}")
     return state.fingerprint() != before

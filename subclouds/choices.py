@@ -38,6 +38,16 @@ class EndpointType(models.TextChoices):
 ENDPOINT_TYPES = tuple(EndpointType.values)
 
 
+def overall_sync_status(statuses):
+    """A subcloud's listed sync status from its endpoint statuses."""
+    statuses = set(statuses)
+    if statuses <= {SyncStatus.UNKNOWN}:
+        return SyncStatus.UNKNOWN
+    if statuses == {SyncStatus.IN_SYNC}:
+        return SyncStatus.IN_SYNC
+    return SyncStatus.OUT_OF_SYNC
+
+
 class UpdateApplyType(models.TextChoices):
     PARALLEL = "parallel"
     SERIAL = "serial"

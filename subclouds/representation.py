@@ -5,13 +5,11 @@ any size costs two queries (subclouds, then their endpoints).
 """
 
 import uuid
+from datetime import UTC
 
 from django.db.models import CharField, Count, Func, Q
 
-from state.rules import overall_sync_status
-from state.store import format_time
-
-from .choices import ENDPOINT_TYPES
+from .choices import ENDPOINT_TYPES, overall_sync_status
 from .models import EndpointStatus, Subcloud
 
 # dcmanager key -> model field, in dcmanager's order.
@@ -55,6 +53,27 @@ class DcmanagerTime(Func):
 _PLAIN_FIELDS = [f for f in SUBCLOUD_KEYS.values() if f not in _TIME_FIELDS]
 _FORMATTED_TIMES = {f"{f}_text": DcmanagerTime(f) for f in _TIME_FIELDS}
 _VALUE_KEYS = {key: f"{f}_text" if f in _TIME_FIELDS else f for key, f in SUBCLOUD_KEYS.items()}
+
+
+def fault_json(fault):
+    """A fault (a Fault, or a dict of its columns as the state store inserts them) as /v1.0/faults lists it."""
+    value = fault.get if isinstance(fault, dict) else fault.__getattribute__
+    return {
+        "uuid": str(value("uuid")),
+        "alarm_id": value("alarm_id"),
+        "entity_instance_id": value("entity_instance_id"),
+        "severity": value("severity"),
+        "reason_text": value("reason_text"),
+        "subcloud": value("subcloud_name"),
+        "raised-at": format_time(value("raised_at")),
+    }
+
+
+def format_time(value):
+    """dcmanager's timestamp format: '2026-11-24 10:00:00.000000' (UTC)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def endpoint_list(statuses):

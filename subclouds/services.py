@@ -1,37 +1,16 @@
-"""Inventory operations shared by the REST API and the admin commands.
+"""Inventory lookups and subcloud-group operations, shared by the REST API, the pages and the admin commands.
 
-Views and commands validate with subclouds/inputs.py, then call these; state
-rules (manage, unmanage, delete) are applied through state/operations.py.
+Views and commands validate with subclouds/inputs.py, then call these. Changes
+of a subcloud itself (register, manage / unmanage, edit, delete) go through the
+state rules: state/operations.py.
 """
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from state import operations, store
-
-from .choices import ENDPOINT_TYPES
+from .errors import Conflict, NotFound, Refused
 from .inputs import storable
-from .models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud, SubcloudGroup
-
-
-class NotFound(Exception):
-    pass
-
-
-class Conflict(Exception):
-    def __init__(self, message, field):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class Refused(Exception):
-    """A request the rules refuse (400)."""
-
-    def __init__(self, message, field=None):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+from .models import DEFAULT_GROUP_ID, Subcloud, SubcloudGroup
 
 
 def get_subcloud(ref):
@@ -57,51 +36,6 @@ def get_group(ref):
     if found is None:
         raise NotFound(f"Subcloud group {ref} not found")
     return found
-
-
-def register_subcloud(data):
-    """Register an existing subcloud: unmanaged, offline, complete, every endpoint unknown, no alarm."""
-    data = dict(data)
-    group = data.pop("group_id", None)
-    data["group_id"] = group.pk if group else DEFAULT_GROUP_ID
-    for key, label in (("name", "name"), ("region_name", "region_name")):
-        if key in data and Subcloud.objects.filter(**{key: data[key]}).exists():
-            raise Conflict(f"Subcloud with {label} {data[key]!r} already exists", label)
-    try:
-        with transaction.atomic():
-            subcloud = Subcloud.objects.create(**data)
-            EndpointStatus.objects.bulk_create(
-                EndpointStatus(subcloud=subcloud, endpoint_type=e) for e in ENDPOINT_TYPES
-            )
-            store.log_lifecycle(subcloud.pk, subcloud.name, "registered", {"registered": True})
-    except IntegrityError:  # a concurrent registration won the race
-        raise Conflict(f"Subcloud {data['name']!r} or its region name already exists", "name") from None
-    return subcloud
-
-
-def update_subcloud(subcloud, data):
-    from state.rules import RuleViolation
-
-    fields = {k: v for k, v in data.items() if k in ("description", "location")}
-    if "group_id" in data:
-        fields["group"] = data["group_id"]
-    try:
-        operations.update_subcloud(
-            subcloud.pk, management_state=data.get("management_state"), force=data.get("force", False), fields=fields
-        )
-    except RuleViolation as err:
-        raise Refused(err.message, err.field) from None
-    subcloud.refresh_from_db()
-    return subcloud
-
-
-def delete_subcloud(subcloud):
-    from state.rules import RuleViolation
-
-    try:
-        operations.delete_subcloud(subcloud.pk)
-    except RuleViolation as err:
-        raise Refused(err.message, "management-state") from None
 
 
 def create_group(data):

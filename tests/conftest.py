@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.roles import ROLES
+from state import operations
 from state.worker import apply_batch
-from subclouds import services
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONAS = (*ROLES, "superuser", "outsider")
@@ -101,7 +101,7 @@ def subcloud_factory(db):
     counter = iter(range(1, 10**6))
 
     def make(name=None, **fields):
-        return services.register_subcloud({"name": name or f"sc{next(counter)}", **fields})
+        return operations.register_subcloud({"name": name or f"sc{next(counter)}", **fields})
 
     return make
 
@@ -192,7 +192,7 @@ def simulator_fixtures(count, prefix):
 
     @pytest.fixture(scope="module")
     def simulator(tmp_path_factory):
-        from audit.processes import Simulator, environment
+        from simulator.processes import Simulator, environment
 
         started = Simulator(count, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix=prefix).start()
         yield started

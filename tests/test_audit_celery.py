@@ -12,10 +12,10 @@ import pytest
 from django.db import connection
 
 from audit import coordination, cycle
-from audit.processes import CeleryProcess, environment
-from audit.simulator import audit_url, receiver_url
+from simulator.processes import CeleryProcess, environment
+from simulator.fleet import audit_url, receiver_url
 from state import operations
-from state.api import stats
+from api.state import stats
 from state.models import Outbox, StateUpdate
 from subclouds.models import EndpointStatus, Fault, Subcloud
 from tests.conftest import simulator_fixtures, wait_until

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from audit import coordination, cycle
-from audit.simulator import audit_url
+from simulator.fleet import audit_url
 from state.models import Outbox, StateUpdate
 from subclouds.models import EndpointStatus, Fault, Subcloud
 from tests.conftest import simulator_fixtures

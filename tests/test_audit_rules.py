@@ -1,9 +1,9 @@
-"""The audit's decisions (state/audit_rules.py): pure functions, no database."""
+"""The audit's decisions (audit/rules.py): pure functions, no database."""
 
 import pytest
 
 from state import audit_rules
-from state.audit_rules import Probe
+from audit.rules import Probe
 from state.rules import AUDIT_FAIL_COUNT_MAX, SubcloudState
 from subclouds.choices import ENDPOINT_TYPES
 

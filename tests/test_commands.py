@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
-from state import intake
+from state import intake, operations
 from state.models import Outbox, OutboxKind, StateChange, StateUpdate, UpdateKind, WorkerHeartbeat
 from subclouds import services
 from subclouds.choices import ENDPOINT_TYPES
@@ -79,7 +79,7 @@ def fleet(subcloud_factory):
     beta = subcloud_factory("beta", group_id=labs)
     gamma = subcloud_factory("gamma", group_id=labs)
     go_online(alpha, beta)
-    services.update_subcloud(alpha, {"management_state": "managed"})
+    operations.update(alpha, {"management_state": "managed"})
     intake.accept(UpdateKind.BULK, [(alpha.pk, {"availability": None, "endpoints": dict.fromkeys(ENDPOINT_TYPES, "in-sync")})])
     drain_updates()
     Subcloud.objects.filter(pk=gamma.pk).update(deploy_status="secondary")

@@ -39,7 +39,7 @@ import pytest
 import websockets
 from websockets.sync.client import connect
 
-from audit.processes import Process, environment
+from simulator.processes import Process, environment
 from dcportal.dev import EmbeddedPostgres, EmbeddedRedis
 from state.models import StateChange, StateUpdate
 from subclouds.models import Subcloud

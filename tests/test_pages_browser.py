@@ -23,9 +23,9 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import ApiToken
-from portal.feed import current_revision
+from portal.changes import current_revision
+from state import operations
 from state.models import StateChange
-from subclouds import services
 from subclouds.choices import ENDPOINT_TYPES
 from subclouds.models import EndpointStatus, Fault, Subcloud, SubcloudGroup
 from tests.conftest import ROOT, make_user
@@ -150,7 +150,7 @@ def cell(page, name, column):
 
 def test_it_shows_a_state_update_on_the_subclouds_page_and_the_overview_without_reload(browser, server, workers):
     for name in ("sc-a", "sc-b", "sc-c"):
-        services.register_subcloud({"name": name})
+        operations.register_subcloud({"name": name})
     workers(1)
     subclouds, _ = log_in(browser, server, "reader")
     subclouds.goto("/portal/subclouds/")
@@ -173,7 +173,7 @@ def test_it_shows_a_state_update_on_the_subclouds_page_and_the_overview_without_
 
 
 def test_it_lets_an_operator_manage_from_the_detail_page_with_refusals_shown_inline(browser, server, workers):
-    services.register_subcloud({"name": "sc-m"})
+    operations.register_subcloud({"name": "sc-m"})
     workers(1)
     page, operator = log_in(browser, server, "operator")
     page.goto("/portal/subclouds/sc-m/")
@@ -199,7 +199,7 @@ def test_it_lets_an_operator_manage_from_the_detail_page_with_refusals_shown_inl
 
 
 def test_it_gives_readers_no_actions_and_the_api_refuses_them(browser, server):
-    services.register_subcloud({"name": "sc-r"})
+    operations.register_subcloud({"name": "sc-r"})
     page, _ = log_in(browser, server, "reader")
     page.goto("/portal/subclouds/sc-r/")
     wait_live(page)
@@ -219,7 +219,7 @@ def test_it_gives_readers_no_actions_and_the_api_refuses_them(browser, server):
 
 def test_it_reconnects_after_a_daphne_restart_and_shows_every_change_made_meanwhile(browser, server, workers):
     for name in ("sc-x", "sc-y", "sc-z"):
-        services.register_subcloud({"name": name})
+        operations.register_subcloud({"name": name})
     workers(1)
     page, _ = log_in(browser, server, "reader")
     page.goto("/portal/subclouds/")
@@ -234,8 +234,8 @@ def test_it_reconnects_after_a_daphne_restart_and_shows_every_change_made_meanwh
 
     accept(UpdateKind.AVAILABILITY, [(Subcloud.objects.get(name="sc-x").pk,
                                       {"availability_status": "online", "update_state_only": False, "audit_fail_count": 0})])
-    services.register_subcloud({"name": "sc-new"})
-    services.delete_subcloud(Subcloud.objects.get(name="sc-z"))
+    operations.register_subcloud({"name": "sc-new"})
+    operations.delete_subcloud(Subcloud.objects.get(name="sc-z").pk)
     deadline = time.monotonic() + 20
     while StateUpdate.objects.filter(applied_at__isnull=True).exists():
         assert time.monotonic() < deadline, "the worker did not apply the update"
@@ -333,7 +333,7 @@ def test_it_loads_and_filters_5000_subclouds(browser, server, screenshots):
 
 def test_it_lists_alarms_live_and_filters_them_with_the_filter_kept_in_the_url(browser, server, workers):
     for name in ("al-x", "al-y"):
-        services.register_subcloud({"name": name})
+        operations.register_subcloud({"name": name})
     workers(1)
     for status in ("online", "offline"):  # the offline transition raises 280.001
         for name in ("al-x", "al-y"):

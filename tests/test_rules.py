@@ -8,7 +8,7 @@ import pytest
 
 from state import rules
 from state.rules import ALARM_OFFLINE, ALARM_OUT_OF_SYNC, RuleViolation, SubcloudState
-from subclouds.choices import ENDPOINT_TYPES
+from subclouds.choices import ENDPOINT_TYPES, overall_sync_status
 
 ALL_UNKNOWN = dict.fromkeys(ENDPOINT_TYPES, "unknown")
 
@@ -328,7 +328,7 @@ OVERALL = [
 
 @pytest.mark.parametrize("statuses,overall", OVERALL)
 def test_it_computes_the_overall_sync_status(statuses, overall):
-    assert rules.overall_sync_status(statuses) == overall
+    assert overall_sync_status(statuses) == overall
 
 
 def test_it_reports_a_noop_for_an_update_that_changes_nothing():

@@ -1,6 +1,6 @@
 """Who may open what outside the REST API: the pages, the admin, and the websocket.
 
-The REST endpoints (every route of subclouds/api/urls.py, /metrics, /healthz, /) have
+The REST endpoints (every route of api/urls.py, /metrics, /healthz, /) have
 their matrix in test_api_auth.py; this is the same table for the rest: every persona,
 with the credentials each kind of client uses, on every page and on /ws/status/.
 """

@@ -18,11 +18,9 @@ from django.test import Client
 
 from accounts.models import ApiToken
 from dcportal.asgi import application
-from portal import feed
-from state import operations
+from portal import changes, wire
+from state import broadcast, operations
 from state.models import StateChange
-from subclouds import services
-from subclouds.models import Subcloud
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,7 +42,7 @@ def session_cookie(persona):
 
 @database_sync_to_async
 def register(*names):
-    return [services.register_subcloud({"name": n}).pk for n in names]
+    return [operations.register_subcloud({"name": n}).pk for n in names]
 
 
 @database_sync_to_async
@@ -65,7 +63,7 @@ def rest(path, persona="reader"):
 
 @database_sync_to_async
 def revision():
-    return feed.current_revision()
+    return changes.current_revision()
 
 
 async def open_socket(headers, path="/ws/status/"):
@@ -264,7 +262,7 @@ async def test_it_sends_registrations_whole_and_deletions_by_name():
     message = (await receive_until(comm, lambda m: entry(m, "sc-new")))[-1]
     listed = (await rest("/v1.0/subclouds/sc-new"))
     assert entry(message, "sc-new") == {**listed, "registered": True}
-    await database_sync_to_async(services.delete_subcloud)(await database_sync_to_async(Subcloud.objects.get)(pk=sid))
+    await database_sync_to_async(operations.delete_subcloud)(sid)
     message = (await receive_until(comm, lambda m: (entry(m, "sc-new") or {}).get("deleted")))[-1]
     assert entry(message, "sc-new") == {"name": "sc-new", "deleted": True}
     await comm.disconnect()
@@ -329,7 +327,7 @@ async def test_it_answers_a_too_old_resync_with_a_snapshot():
     ids = await register("sc-o1", "sc-o2")
     await describe(ids[0], "pruned")
     # The log keeps only its newest rows (as a retention job would leave it).
-    await database_sync_to_async(lambda: StateChange.objects.filter(id__lt=feed.current_revision()).delete())()
+    await database_sync_to_async(lambda: StateChange.objects.filter(id__lt=changes.current_revision()).delete())()
     comm = await token_socket("/ws/status/?since=0")
     first = await receive(comm)
     assert first["type"] == "snapshot"
@@ -370,9 +368,9 @@ async def test_it_ignores_malformed_client_messages():
 
 def test_it_rings_the_feed_once_per_transaction():
     with transaction.atomic():
-        ids = [services.register_subcloud({"name": f"sc-ring{i}"}).pk for i in range(3)]
+        ids = [operations.register_subcloud({"name": f"sc-ring{i}"}).pk for i in range(3)]
         operations.update_subcloud(ids[0], fields={"description": "x"})
-        rings = [func for _sids, func, _robust in connection.run_on_commit if func is feed.ring]
+        rings = [func for _sids, func, _robust in connection.run_on_commit if func is broadcast.wake_feeds]
         assert len(rings) == 1
         assert StateChange.objects.count() == 4
 
@@ -398,7 +396,7 @@ async def test_it_finds_a_change_whose_doorbell_was_lost(settings):
     def change_without_doorbell():
         with transaction.atomic():
             operations.update_subcloud(sid, fields={"description": "no bell"})
-            connection.run_on_commit = [c for c in connection.run_on_commit if c[1] is not feed.ring]
+            connection.run_on_commit = [c for c in connection.run_on_commit if c[1] is not broadcast.wake_feeds]
 
     await database_sync_to_async(change_without_doorbell)()
     message = await receive(comm, timeout=3)
@@ -426,7 +424,7 @@ def test_it_encodes_a_big_message_in_parts_that_fit_and_add_up_to_it():
         "faults": [{"uuid": str(i)} for i in range(30)],
         "last_change": {f"sc{i}": "2026-12-01 10:00:00.000000" for i in range(400)},
     }
-    texts = feed.encode(message, limit=4000)
+    texts = wire.encode(message, limit=4000)
     parts = [json.loads(t) for t in texts]
     assert len(parts) > 1 and all(len(t.encode()) <= 4000 for t in texts)
     assert [(p["type"], p["revision"], p["part"], p["parts"]) for p in parts] == [
@@ -434,7 +432,7 @@ def test_it_encodes_a_big_message_in_parts_that_fit_and_add_up_to_it():
     assert [s for p in parts for s in p["subclouds"]] == message["subclouds"]
     assert [f for p in parts for f in p["faults"]] == message["faults"]
     assert {k: v for p in parts for k, v in p["last_change"].items()} == message["last_change"]
-    assert json.loads(feed.encode(message, limit=10**7)[0]) == message
+    assert json.loads(wire.encode(message, limit=10**7)[0]) == message
 
 
 async def test_it_sends_a_message_too_big_for_one_frame_in_parts(settings):

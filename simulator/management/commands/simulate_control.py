@@ -1,4 +1,4 @@
-"""`manage.py simulate_control ACTION ...`: drive a running subcloud simulator (see audit/simulator.py)."""
+"""`manage.py simulate_control ACTION ...`: drive a running subcloud simulator (see simulator/fleet.py)."""
 
 import json
 import os

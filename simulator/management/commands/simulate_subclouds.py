@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from audit import simulator
-from subclouds import services
+from state import operations
 from subclouds.models import Subcloud
 
 
@@ -58,5 +58,5 @@ class Command(BaseCommand):
                 if name in existing:
                     Subcloud.objects.filter(name=name).update(audit_url=url)
                 else:
-                    services.register_subcloud({"name": name, "audit_url": url})
+                    operations.register_subcloud({"name": name, "audit_url": url})
         self.stderr.write(f"registered {len(names) - len(existing)} subclouds, re-pointed {len(existing)}")

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsOperator
-from state.store import fault_json
+from state import operations
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_faults, filter_subclouds
@@ -14,6 +14,7 @@ from subclouds.inputs import GroupInput, RegisterSubcloud, UpdateSubcloud, valid
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
     alarm_summary_json,
+    fault_json,
     group_json,
     subcloud_detail_json,
     subclouds_json,
@@ -64,7 +65,7 @@ class SubcloudList(ServiceErrors, APIView):
         responses=schema.responses(schema.SUBCLOUD, 400, 409),
     )
     def post(self, request):
-        subcloud = services.register_subcloud(validated(RegisterSubcloud, request.data))
+        subcloud = operations.register_subcloud(validated(RegisterSubcloud, request.data))
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
 
@@ -84,12 +85,12 @@ class SubcloudDetail(ServiceErrors, APIView):
     def patch(self, request, ref):
         subcloud = services.get_subcloud(ref)
         data = validated(UpdateSubcloud, request.data)
-        services.update_subcloud(subcloud, data)
+        operations.update(subcloud, data)
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
     @extend_schema(summary="Delete an unmanaged subcloud", responses=schema.responses(schema.DELETED, 400, 404))
     def delete(self, request, ref):
-        services.delete_subcloud(services.get_subcloud(ref))
+        operations.delete_subcloud(services.get_subcloud(ref).pk)
         return deleted()
 
 

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from subclouds.choices import ENDPOINT_TYPES, SyncStatus
 
-log = logging.getLogger("audit.simulator")
+log = logging.getLogger("simulator.fleet")
 
 ONLINE, OFFLINE, UNREACHABLE = "online", "offline", "unreachable"
 RECEIVER_KINDS = ("dcorch", "certmon")

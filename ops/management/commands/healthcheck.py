@@ -10,7 +10,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dcportal.health import run_checks
+from ops.health import run_checks
 
 
 class Command(BaseCommand):

@@ -8,6 +8,7 @@ and `--json` prints the API's body.
 
 from django.core.management.base import BaseCommand
 
+from state import operations
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_subclouds
@@ -134,7 +135,7 @@ class Command(BaseCommand):
 
     def do_add(self, options):
         data = {key: options[opt] for opt, key in REGISTER_OPTIONS.items() if options[opt] is not None}
-        subcloud = services.register_subcloud(validated(RegisterSubcloud, data))
+        subcloud = operations.register_subcloud(validated(RegisterSubcloud, data))
         data = one(subcloud)
         write(self, options, data, lambda: subcloud_text(data))
 
@@ -147,11 +148,11 @@ class Command(BaseCommand):
 
     def _set_management(self, options, body):
         subcloud = services.get_subcloud(options["ref"])
-        services.update_subcloud(subcloud, validated(UpdateSubcloud, body))
+        operations.update(subcloud, validated(UpdateSubcloud, body))
         data = one(subcloud)
         write(self, options, data, lambda: subcloud_text(data))
 
     def do_delete(self, options):
         subcloud = services.get_subcloud(options["ref"])
-        services.delete_subcloud(subcloud)
+        operations.delete_subcloud(subcloud.pk)
         write(self, options, {}, lambda: f"Subcloud {subcloud.name} (id {subcloud.pk}) deleted")

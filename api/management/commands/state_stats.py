@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from state.api import stats
-from subclouds.management.output import add_json_option, fields, table, write
+from api.state import stats
+from api.management.output import add_json_option, fields, table, write
 
 
 def summary(data):

@@ -4,7 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from subclouds.api.schema import ERROR, component
+from api.schema import ERROR, component
 from subclouds.choices import Availability, EndpointType, SyncStatus
 
 _SYNC = serializers.ChoiceField(SyncStatus.choices)

@@ -2,7 +2,7 @@
 
 Commands print what representation.py builds, so `--json` is byte for byte the
 API's response body; refusals go through the API's error mapping
-(subclouds/api/errors.py known_error), so the message is the API's too.
+(api/errors.py known_error), so the message is the API's too.
 """
 
 from contextlib import contextmanager
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from django.core.management.base import CommandError
 from rest_framework.renderers import JSONRenderer
 
-from subclouds.api.errors import known_error
+from api.errors import known_error
 
 
 def add_json_option(parser):

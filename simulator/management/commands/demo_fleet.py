@@ -9,7 +9,6 @@ from audit import simulator
 from state import intake, operations
 from state.models import UpdateKind
 from state.worker import apply_batch
-from subclouds import services
 from subclouds.choices import ENDPOINT_TYPES, Availability, ManagementState
 from subclouds.models import Subcloud, SubcloudGroup
 
@@ -42,7 +41,7 @@ class Command(BaseCommand):
             name = f"{prefix}{i}"
             if name in existing:
                 continue
-            new.append(services.register_subcloud({
+            new.append(operations.register_subcloud({
                 "name": name,
                 "description": f"Demo site {i}",
                 "location": rng.choice(["Ottawa", "Kanata", "Montreal", "Toronto", "Vancouver", "Calgary"]),

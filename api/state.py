@@ -8,9 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsService
-from subclouds.api.errors import error_response
-from subclouds.api.parsers import JSONParser
-from subclouds.api.schema import ERROR
+from api.errors import error_response
+from api.parsers import JSONParser
+from api.schema import ERROR
 from subclouds.choices import EndpointType
 from subclouds.services import NotFound, get_subcloud
 

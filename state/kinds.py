@@ -1,0 +1,33 @@
+"""The state service's own vocabularies: kinds of accepted updates, their outcomes, and effects.
+
+Kept apart from models.py so that rules.py (no I/O) can name them.
+"""
+
+from django.db import models
+
+
+class UpdateKind(models.TextChoices):
+    ENDPOINT = "endpoint"
+    AVAILABILITY = "availability"
+    BULK = "bulk"
+
+
+class Outcome(models.TextChoices):
+    APPLIED = "applied"
+    NOOP = "noop"
+    FAILED = "failed"
+
+
+class OutboxKind(models.TextChoices):
+    DCORCH = "dcorch", "tell dcorch the management state / availability"
+    CERTMON = "certmon", "subcloud online notice for the certificate monitor"
+    AUDIT_SUBCLOUD = "audit-subcloud", "full audit of one subcloud"
+    AUDIT_ALL = "audit-all", "one audit kind for every subcloud"
+
+
+class WorkerKind(models.TextChoices):
+    """Who writes a WorkerHeartbeat row."""
+
+    STATE = "state"
+    AUDIT = "audit"
+    BEAT = "beat"
