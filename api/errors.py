@@ -13,7 +13,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from subclouds import services
+from subclouds.errors import Refused
 from subclouds.inputs import field_label
 
 
@@ -43,7 +43,7 @@ def _flatten(detail, prefix=""):
 
 
 def known_error(exc):
-    """(status, body) for invalid input and the services' refusals, else None.
+    """(status, body) for invalid input and every refusal (subclouds.errors), else None.
 
     The one mapping used by the API and by the admin commands (which print the body's error_message).
     """
@@ -51,12 +51,8 @@ def known_error(exc):
         errors = _flatten(exc.detail)
         field, messages = next(iter(errors.items()))
         return status.HTTP_400_BAD_REQUEST, error_body(f"{field}: {messages[0]}", field, errors)
-    if isinstance(exc, services.NotFound):
-        return status.HTTP_404_NOT_FOUND, error_body(str(exc))
-    if isinstance(exc, services.Conflict):
-        return status.HTTP_409_CONFLICT, error_body(exc.message, exc.field)
-    if isinstance(exc, services.Refused):
-        return status.HTTP_400_BAD_REQUEST, error_body(exc.message, exc.field)
+    if isinstance(exc, Refused):  # and its NotFound (404) and Conflict (409)
+        return exc.status, error_body(exc.message, exc.field, exc.errors)
     return None
 
 

@@ -11,9 +11,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from rest_framework.views import APIView
 
-from .api import stats
-from .models import WorkerHeartbeat
-from .schema import METRICS
+from state.models import WorkerHeartbeat
+from state.stats import stats
+
+from .state_schema import METRICS
 
 
 class StateCollector:

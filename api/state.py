@@ -1,34 +1,27 @@
 """The state endpoints: validate everything, accept durably (202), let the workers apply."""
 
-from django.db.models import Count
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsService
-from api.errors import error_response
 from api.parsers import JSONParser
 from api.schema import ERROR
+from state import intake
+from state.kinds import UpdateKind
+from state.stats import stats
 from subclouds.choices import EndpointType
-from subclouds.services import NotFound, get_subcloud
+from subclouds.errors import Refused
+from subclouds.services import get_subcloud
 
-from . import intake, schema
-from .models import Outcome, StateUpdate, UpdateKind, WorkerHeartbeat
+from . import state_schema as schema
 
 
 class StateView(APIView):
     permission_classes = [IsService]
     # JSON bodies only: a form cannot carry null, booleans or the bulk's nested objects.
     parser_classes = [JSONParser]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, intake.Invalid):
-            return error_response(exc.status, exc.message if exc.field in exc.message else str(exc), exc.field)
-        if isinstance(exc, NotFound):
-            return error_response(status.HTTP_404_NOT_FOUND, str(exc), "subcloud")
-        return super().handle_exception(exc)
 
     @staticmethod
     def accepted(kind, rows):
@@ -61,18 +54,9 @@ class BulkView(StateView):
 
         parsed = intake.parse_bulk(request.data, settings.STATE_BULK_MAX)
         refs = [ref for ref, _ in parsed]
-        ids = self._resolve(refs)
+        fields = [f"updates[{i}].subcloud" for i in range(len(refs))] if "updates" in request.data else None
+        ids = intake.resolve(refs, fields)
         return self.accepted(UpdateKind.BULK, [(ids[ref], payload) for ref, payload in parsed])
-
-    @staticmethod
-    def _resolve(refs):
-        try:
-            return intake.resolve(refs)
-        except intake.Invalid as err:
-            if len(refs) > 1:
-                missing = err.message.split("'")[1]
-                err.field = f"updates[{refs.index(missing)}].subcloud"
-            raise
 
 
 class UpdateStatusView(StateView):
@@ -87,54 +71,13 @@ class UpdateStatusView(StateView):
         body = request.data.dict() if hasattr(request.data, "dict") else request.data
         endpoint = body.get("endpoint")
         if endpoint != EndpointType.DC_CERT:
-            raise intake.Invalid("endpoint", f"only {EndpointType.DC_CERT} can be updated here (got {endpoint!r})")
+            raise Refused.at("endpoint", f"only {EndpointType.DC_CERT} can be updated here (got {endpoint!r})")
         try:
             _, payload = intake.parse_endpoint_status({"endpoint_type": endpoint, "sync_status": body.get("status")})
-        except intake.Invalid as err:  # this body calls the status field "status"
-            raise intake.Invalid("status", err.message) from None
+        except Refused as err:  # this body calls the status field "status"
+            raise Refused.at("status", err.errors[err.field][0]) from None
         intake.accept(UpdateKind.ENDPOINT, [(subcloud.pk, payload)])
         return Response({"result": "OK"})
-
-
-def stats():
-    """What the state service has done and who is doing it (also for manage.py state_stats)."""
-    from django.conf import settings
-
-    pending = StateUpdate.objects.filter(applied_at__isnull=True)
-    oldest = pending.order_by("id").values_list("accepted_at", flat=True).first()
-    # Totals over the retained acceptance log, so they survive worker restarts.
-    by_outcome = dict(
-        StateUpdate.objects.filter(applied_at__isnull=False).values_list("outcome").annotate(n=Count("id"))
-    )
-    workers = []
-    now = timezone.now()
-    stale_after = 3 * settings.STATE_HEARTBEAT_SECONDS
-    for hb in WorkerHeartbeat.objects.order_by("name"):
-        age = (now - hb.beat_at).total_seconds()
-        workers.append(
-            {
-                "name": hb.name,
-                "kind": hb.kind,
-                "hostname": hb.hostname,
-                "pid": hb.pid,
-                "started_at": hb.started_at.isoformat(),
-                "last_heartbeat": hb.beat_at.isoformat(),
-                "heartbeat_age_seconds": round(age, 3),
-                "alive": age <= stale_after,
-                "applied": hb.applied,
-                "noops": hb.noops,
-                "failed": hb.failed,
-            }
-        )
-    return {
-        "sequence": intake.current_sequence(),
-        "pending": pending.count(),
-        "oldest_pending_age_seconds": round((now - oldest).total_seconds(), 3) if oldest else None,
-        "applied": by_outcome.get(Outcome.APPLIED, 0),
-        "noops": by_outcome.get(Outcome.NOOP, 0),
-        "failed": by_outcome.get(Outcome.FAILED, 0),
-        "workers": workers,
-    }
 
 
 class StatsView(APIView):

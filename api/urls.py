@@ -3,8 +3,7 @@
 from django.urls import re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from state import api as state_api
-
+from . import state as state_api
 from . import views
 
 REF = r"(?P<ref>[^/]+)"

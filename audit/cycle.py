@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError
 
-from state import audit_rules, intake, store
+from state import intake, store
 from state.models import StateUpdate, UpdateKind
 from subclouds.models import Subcloud
 
 from . import coordination, probing
+from . import rules as audit_rules
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ class AuditResult:
     subclouds: int = 0
     failures: int = 0
     sent: int = 0
-    probe_seconds: float = 0.0
     seconds: float = 0.0
 
 
@@ -84,7 +84,6 @@ def audit_subclouds(ids, since=None, now=None, tick=None):
     started = time.monotonic()
     states, urls = _load(ids)
     probes = probing.probe(urls, settings.AUDIT_CONNECTIONS, settings.AUDIT_TIMEOUT, tick)
-    probed = time.monotonic()
     messages = []
     for sid, state in states.items():
         refresh = audit_rules.refresh_due(sid, since, now, settings.AUDIT_REFRESH_SECONDS)
@@ -95,7 +94,6 @@ def audit_subclouds(ids, since=None, now=None, tick=None):
         subclouds=len(states),
         failures=sum(not p.ok for p in probes.values()),
         sent=send(messages),
-        probe_seconds=probed - started,
     )
     result.seconds = time.monotonic() - started
     return result

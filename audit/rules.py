@@ -10,9 +10,8 @@ or the network.
 
 from dataclasses import dataclass, field
 
+from state import rules
 from subclouds.choices import ENDPOINT_TYPES, Availability, DeployStatus, SyncStatus
-
-from . import rules
 
 # An online subcloud goes offline after this many consecutive failed probes.
 FAILURES_TO_GO_OFFLINE = 2

@@ -116,8 +116,8 @@ def main(argv=None):
     prefix = f"bench-audit-{uuid.uuid4().hex[:6]}:"
     os.environ["DCPORTAL_CELERY_PREFIX"] = prefix
     harness.setup_django()
-    from simulator.processes import CeleryProcess, Simulator
     from simulator.fleet import audit_url, receiver_url
+    from simulator.processes import CeleryProcess, Simulator
 
     logs = harness.RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)

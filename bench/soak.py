@@ -62,8 +62,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ["DCPORTAL_CELERY_PREFIX"] = f"bench-soak-{uuid.uuid4().hex[:6]}:"
     harness.setup_django()
-    from simulator.processes import CeleryProcess, Simulator
     from simulator.fleet import audit_url, receiver_url
+    from simulator.processes import CeleryProcess, Simulator
     from state.models import Outbox
 
     names = reset_fleet(args.subclouds)

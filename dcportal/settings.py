@@ -34,8 +34,11 @@ INSTALLED_APPS = [
     "accounts",
     "subclouds",
     "state",
+    "api",
     "audit",
     "portal",
+    "ops",
+    "simulator",
     "channels",
 ]
 

@@ -2,13 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from portal import views as portal_views
 from api.metrics import metrics
-
-from . import health
+from ops import health
 
 urlpatterns = [
-    path("", portal_views.root, name="versions"),
+    path("", health.root, name="versions"),
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     re_path(r"^v1\.0/", include("api.urls")),

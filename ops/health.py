@@ -11,14 +11,18 @@ resources and monitors, and restarting the API would not bring them back.
 
 import asyncio
 import time
-from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.shortcuts import redirect
 from django.utils import timezone
+
+from state.kinds import WorkerKind
+from state.models import StateUpdate, WorkerHeartbeat
+from state.stats import alive_since
 
 DEEP_VALUES = {"1", "true", "yes"}
 
@@ -46,8 +50,6 @@ async def _channel_round_trip():
 
 def _check_state_tables():
     """The pending backlog; fails when the schema is missing (an unmigrated database)."""
-    from state.models import StateUpdate
-
     pending = StateUpdate.objects.filter(applied_at__isnull=True)
     oldest = pending.order_by("id").values_list("accepted_at", flat=True).first()
     age = (timezone.now() - oldest).total_seconds() if oldest else None
@@ -55,14 +57,12 @@ def _check_state_tables():
 
 
 def _check_workers():
-    """Processes with a heartbeat within 3 intervals; no live state worker is a warning, not a failure."""
-    from state.models import WorkerHeartbeat
-
-    fresh_after = timezone.now() - timedelta(seconds=3 * settings.STATE_HEARTBEAT_SECONDS)
+    """Processes with a recent heartbeat (state.stats.alive_since); no live state worker is a warning, not a failure."""
+    fresh_after = alive_since()
     alive, stale, state_alive = [], [], 0
     for name, kind, beat_at in WorkerHeartbeat.objects.order_by("name").values_list("name", "kind", "beat_at"):
         (alive if beat_at >= fresh_after else stale).append(name)
-        state_alive += kind == "state" and beat_at >= fresh_after
+        state_alive += kind == WorkerKind.STATE and beat_at >= fresh_after
     return {"alive": alive, "stale": stale, "warn": None if state_alive else "no live state worker"}
 
 
@@ -81,8 +81,6 @@ def _check_broker():
 
 def _check_worker(name, max_age):
     """One worker's own database heartbeat is fresh: proves its main loop reaches the database."""
-    from state.models import WorkerHeartbeat
-
     beat_at = WorkerHeartbeat.objects.filter(name=name).values_list("beat_at", flat=True).first()
     if beat_at is None:
         raise LookupError(f"no heartbeat row for worker {name!r}")
@@ -94,7 +92,7 @@ def _check_worker(name, max_age):
 
 def _check_celery_ping(node):
     """A broker round trip to one Celery worker's main loop (`celery inspect ping`)."""
-    from dcportal.celery import app
+    from celery import current_app as app  # the project's app (dcportal/celery.py), set when it loads
 
     replies = app.control.ping(destination=[node], timeout=3)
     if not any(node in reply for reply in replies):
@@ -137,3 +135,10 @@ def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
 def healthz(request):
     report = run_checks(deep=request.GET.get("deep", "").lower() in DEEP_VALUES)
     return JsonResponse(report, status=503 if report["status"] == "down" else 200)
+
+
+def root(request):
+    """GET /: the versions document (api.md); a browser asking for HTML is sent to the pages instead."""
+    if "text/html" in request.headers.get("Accept", ""):
+        return redirect("portal:overview")
+    return versions(request)

@@ -14,7 +14,7 @@ from django.db.models import Max, Min
 from state.models import StateChange
 from subclouds.choices import overall_sync_status
 from subclouds.models import Fault, Subcloud
-from subclouds.representation import fault_json, format_time, subclouds_json
+from subclouds.representation import fault_json, format_time, subclouds_json, wire_changes
 
 from .wire import encode
 
@@ -52,9 +52,9 @@ def _entry(change, full, updated_at):
         obj = full.get(change["subcloud_id"])
         # Gone again: its deletion is a later row of the log.
         return {**obj, "registered": True} if obj else None
-    entry = {"name": name, **changes}
-    if "endpoint_sync_status" in changes:
-        entry["sync_status"] = overall_sync_status(e["sync_status"] for e in changes["endpoint_sync_status"])
+    entry = {"name": name, **wire_changes(changes)}
+    if "endpoints" in changes:
+        entry["sync_status"] = overall_sync_status(changes["endpoints"].values())
     if change["subcloud_id"] in updated_at:
         entry["updated-at"] = updated_at[change["subcloud_id"]]
     return entry

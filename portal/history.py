@@ -8,6 +8,7 @@ from django.utils import timezone
 from state.models import StateChange
 from subclouds.choices import Availability
 from subclouds.models import Subcloud
+from subclouds.representation import WIRE_KEYS
 
 
 def availability_history(minutes=60, now=None):
@@ -27,11 +28,11 @@ def availability_history(minutes=60, now=None):
             f"""
             WITH ev AS (
                 SELECT id, created_at,
-                       CASE changes->>'availability-status' WHEN %s THEN 1 WHEN %s THEN -1 ELSE 0 END AS d
+                       CASE changes->>'availability_status' WHEN %s THEN 1 WHEN %s THEN -1 ELSE 0 END AS d
                 FROM {table}
                 -- a backward scan of the primary key that stops at the window's start
                 WHERE id > (SELECT coalesce(max(id), 0) FROM {table} WHERE created_at < %s)
-                  AND changes ? 'availability-status'
+                  AND changes ? 'availability_status'
             ), run AS (
                 SELECT created_at, sum(d) OVER (ORDER BY id) AS c, row_number() OVER (ORDER BY id DESC) AS back FROM ev
             )
@@ -59,18 +60,17 @@ def availability_history(minutes=60, now=None):
 
 
 def describe(changes, previous, faults_raised, faults_cleared):
-    """One log entry as short human lines: "availability-status: offline → online"."""
+    """One log entry as short human lines, in dcmanager's keys: "availability-status: offline → online"."""
     lines = []
     for key, new in changes.items():
         if key in ("registered", "deleted"):
             lines.append(key)
-        elif key == "endpoint_sync_status":
+        elif key == "endpoints":
             before = previous.get(key) or {}
-            now = {e["endpoint_type"]: e["sync_status"] for e in new}
-            lines.extend(f"{e}: {old or '–'} → {now.get(e)}" for e, old in before.items())
+            lines.extend(f"{e}: {old or '–'} → {new.get(e)}" for e, old in before.items())
         else:
             old = previous.get(key)
-            lines.append(f"{key}: {'–' if old is None else old} → {new}")
+            lines.append(f"{WIRE_KEYS.get(key, key)}: {'–' if old is None else old} → {new}")
     lines.extend(f"alarm {f['alarm_id']} raised ({f['entity_instance_id']})" for f in faults_raised)
     lines.extend(f"alarm {f['alarm_id']} cleared ({f['entity_instance_id']})" for f in faults_cleared)
     return lines

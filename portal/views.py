@@ -8,12 +8,12 @@ anyone else anyway.
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 
 from accounts.roles import OPERATOR, SUPERUSER, role_of
-from dcportal import health
 from subclouds import services
 from subclouds.choices import ENDPOINT_TYPES
+from subclouds.errors import NotFound
 from subclouds.models import Fault, SubcloudGroup
 from subclouds.representation import subcloud_detail_json
 
@@ -26,13 +26,6 @@ SHOWN_FIELDS = (
     "first-identity-sync-complete", "management-subnet", "management-start-ip", "management-end-ip",
     "management-gateway-ip", "systemcontroller-gateway-ip", "audit-url", "created-at", "updated-at",
 )
-
-
-def root(request):
-    """GET /: the versions document (api.md); a browser asking for HTML is sent to the pages instead."""
-    if "text/html" in request.headers.get("Accept", ""):
-        return redirect("portal:overview")
-    return health.versions(request)
 
 
 def page(view):
@@ -86,7 +79,7 @@ def _shown(value):
 def subcloud_detail(request, name):
     try:
         subcloud = services.get_subcloud(name)
-    except services.NotFound:
+    except NotFound:
         return render(request, "portal/404.html", _context(request, "subclouds", missing=name), status=404)
     data = subcloud_detail_json(subcloud)
     groups = dict(SubcloudGroup.objects.values_list("id", "name"))
@@ -112,7 +105,7 @@ def subcloud_history(request, name):
     """The history list alone: the detail page reloads it when the feed reports a change."""
     try:
         subcloud = services.get_subcloud(name)
-    except services.NotFound:
+    except NotFound:
         return render(request, "portal/404.html", _context(request, "subclouds", missing=name), status=404)
     return render(request, "portal/_history.html", {"history": history.subcloud_history(subcloud.pk)})
 

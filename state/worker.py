@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Upper bound of updates loaded per batch; a flood on one subcloud is worked
 # through in sequence-ordered prefixes of this size.
 MAX_UPDATES_PER_BATCH = 20000
+# Only one process prunes at a time (pg_try_advisory_xact_lock).
+PRUNE_LOCK = 0x6463_7072  # "dcpr"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf"))
 
 
@@ -36,7 +38,6 @@ class BatchResult:
     noops: int = 0
     failed: int = 0
     latencies: list = field(default_factory=list)
-    revisions: list = field(default_factory=list)
 
 
 @dataclass
@@ -123,7 +124,7 @@ def apply_batch(limit, worker=""):
         for state in states.values():
             for note in state.notes:
                 log.debug("%s: %s", state.name, note)
-        result.revisions = store.save(originals, states, reason="update", sequences=sequences)
+        store.save(originals, states, reason="update", sequences=sequences)
         _mark(marks, worker)
         result.subclouds = len(states)
     done = time.time()
@@ -155,8 +156,3 @@ def prune(applied_older_than, changes_older_than, chunk=10000):
     return deleted
 
 
-PRUNE_LOCK = 0x6463_7072  # "dcpr"
-
-
-def pending_count():
-    return StateUpdate.objects.filter(applied_at__isnull=True).count()

@@ -36,6 +36,8 @@ SUBCLOUD_KEYS = {
     "created-at": "created_at",
     "updated-at": "updated_at",
 }
+# Model field -> dcmanager key: how the change log's own field names leave through the websocket and the pages.
+WIRE_KEYS = {field: key for key, field in SUBCLOUD_KEYS.items()}
 _TIME_FIELDS = ("created_at", "updated_at")
 _ENDPOINT_ORDER = {e: i for i, e in enumerate(ENDPOINT_TYPES)}
 
@@ -74,6 +76,17 @@ def format_time(value):
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def wire_changes(changes):
+    """A change-log `changes` dict in dcmanager's keys; `endpoints` ({type: status}) becomes endpoint_sync_status."""
+    wire = {}
+    for key, value in changes.items():
+        if key == "endpoints":
+            wire["endpoint_sync_status"] = [{"endpoint_type": e, "sync_status": s} for e, s in value.items()]
+        else:
+            wire[WIRE_KEYS.get(key, key)] = value
+    return wire
 
 
 def endpoint_list(statuses):

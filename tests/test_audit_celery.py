@@ -11,11 +11,11 @@ import psutil
 import pytest
 from django.db import connection
 
-from audit import coordination, cycle
-from simulator.processes import CeleryProcess, environment
-from simulator.fleet import audit_url, receiver_url
-from state import operations
 from api.state import stats
+from audit import coordination, cycle
+from simulator.fleet import audit_url, receiver_url
+from simulator.processes import CeleryProcess, environment
+from state import operations
 from state.models import Outbox, StateUpdate
 from subclouds.models import EndpointStatus, Fault, Subcloud
 from tests.conftest import simulator_fixtures, wait_until

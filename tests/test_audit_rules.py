@@ -2,7 +2,7 @@
 
 import pytest
 
-from state import audit_rules
+from audit import rules as audit_rules
 from audit.rules import Probe
 from state.rules import AUDIT_FAIL_COUNT_MAX, SubcloudState
 from subclouds.choices import ENDPOINT_TYPES

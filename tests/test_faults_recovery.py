@@ -39,8 +39,8 @@ import pytest
 import websockets
 from websockets.sync.client import connect
 
-from simulator.processes import Process, environment
 from dcportal.dev import EmbeddedPostgres, EmbeddedRedis
+from simulator.processes import Process, environment
 from state.models import StateChange, StateUpdate
 from subclouds.models import Subcloud
 from tests.conftest import ROOT, wait_until

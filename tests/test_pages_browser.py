@@ -289,12 +289,12 @@ def bulk_fleet(n, seed=4):
     for s in subclouds[:800]:
         if s.availability_status == "online":
             for minutes, new, old in ((40, "offline", "online"), (36, "online", "offline")):
-                changes.append(StateChange(subcloud=s, subcloud_name=s.name, changes={"availability-status": new},
-                                           previous={"availability-status": old}, created_at=now - timedelta(minutes=minutes)))
+                changes.append(StateChange(subcloud=s, subcloud_name=s.name, changes={"availability_status": new},
+                                           previous={"availability_status": old}, created_at=now - timedelta(minutes=minutes)))
     for s in subclouds:
         if s.availability_status == "offline":
-            changes.append(StateChange(subcloud=s, subcloud_name=s.name, changes={"availability-status": "offline"},
-                                       previous={"availability-status": "online"},
+            changes.append(StateChange(subcloud=s, subcloud_name=s.name, changes={"availability_status": "offline"},
+                                       previous={"availability_status": "online"},
                                        created_at=now - timedelta(minutes=rng.uniform(0, 30))))
     StateChange.objects.bulk_create(sorted(changes, key=lambda c: c.created_at))
     return subclouds

@@ -117,7 +117,7 @@ def test_it_serves_the_pages_static_files():
 
 
 def _availability_change(subcloud, status, at):
-    StateChange.objects.create(subcloud=subcloud, subcloud_name=subcloud.name, changes={"availability-status": status},
+    StateChange.objects.create(subcloud=subcloud, subcloud_name=subcloud.name, changes={"availability_status": status},
                                previous={}, created_at=at)
 
 
@@ -142,8 +142,8 @@ def test_it_computes_online_counts_per_minute_from_the_log(subcloud_factory):
 
 def test_it_describes_log_entries_in_words():
     lines = history.describe(
-        {"availability-status": "offline", "endpoint_sync_status": [{"endpoint_type": "platform", "sync_status": "unknown"}]},
-        {"availability-status": "online", "endpoint_sync_status": {"platform": "in-sync"}},
+        {"availability_status": "offline", "endpoints": {"platform": "unknown"}},
+        {"availability_status": "online", "endpoints": {"platform": "in-sync"}},
         [{"alarm_id": "280.001", "entity_instance_id": "subcloud=sc1"}],
         [],
     )

@@ -7,8 +7,9 @@ test_state_apply.py; these tests pin the decisions themselves.
 import pytest
 
 from state import rules
-from state.rules import ALARM_OFFLINE, ALARM_OUT_OF_SYNC, RuleViolation, SubcloudState
+from state.rules import ALARM_OFFLINE, ALARM_OUT_OF_SYNC, SubcloudState
 from subclouds.choices import ENDPOINT_TYPES, overall_sync_status
+from subclouds.errors import Refused as RuleViolation
 
 ALL_UNKNOWN = dict.fromkeys(ENDPOINT_TYPES, "unknown")
 

@@ -51,7 +51,7 @@ def test_it_persists_offline_alarm_endpoints_outbox_and_change_log(subcloud_fact
     assert Fault.objects.filter(alarm_id="280.002", cleared_at__isnull=False).count() == 1
     last = StateChange.objects.filter(subcloud=sc).latest("id")
     assert last.sequence == sequence
-    assert last.changes["availability-status"] == "offline" and last.previous["availability-status"] == "online"
+    assert last.changes["availability_status"] == "offline" and last.previous["availability_status"] == "online"
     assert [f["alarm_id"] for f in last.faults_raised] == ["280.001"]
     assert [f["alarm_id"] for f in last.faults_cleared] == ["280.002"]
     outbox = list(Outbox.objects.filter(subcloud=sc).order_by("id").values_list("kind", "payload"))

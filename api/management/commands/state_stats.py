@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand
 
-from api.state import stats
 from api.management.output import add_json_option, fields, table, write
+from api.state import stats
 
 
 def summary(data):

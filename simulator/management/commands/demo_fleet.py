@@ -5,7 +5,7 @@ import random
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from audit import simulator
+from simulator import fleet as simulator
 from state import intake, operations
 from state.models import UpdateKind
 from state.worker import apply_batch

@@ -7,7 +7,7 @@ import signal
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from audit import simulator
+from simulator import fleet as simulator
 from state import operations
 from subclouds.models import Subcloud
 
