@@ -106,16 +106,25 @@ INSTALL_ONLY_FIELDS = ("bootstrap_address", "sysadmin_password", "bmc_password",
 
 
 def _bootstrap_values(upload):
-    import yaml
+    from .bootstrap_yaml import BadDocument, load
 
     try:
-        text = upload.read() if hasattr(upload, "read") else upload
-        values = yaml.safe_load(text)
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise serializers.ValidationError({"bootstrap_values": [f"not a YAML file: {err}"]}) from None
-    if not isinstance(values, dict):
-        raise serializers.ValidationError({"bootstrap_values": ["must be a YAML mapping"]})
-    return {ours: str(values[theirs]) for theirs, ours in BOOTSTRAP_KEYS.items() if values.get(theirs) is not None}
+        values = load(upload.read(MAX_BOOTSTRAP_READ) if hasattr(upload, "read") else upload)
+    except (BadDocument, UnicodeDecodeError) as err:
+        raise serializers.ValidationError({"bootstrap_values": [str(err)]}) from None
+    out = {}
+    for theirs, ours in BOOTSTRAP_KEYS.items():
+        value = values.get(theirs)
+        if value is None:
+            continue
+        if isinstance(value, (dict, list)):
+            raise serializers.ValidationError({"bootstrap_values": [f"{theirs} must be a single value"]})
+        out[ours] = str(value)
+    return out
+
+
+# One byte over the cap is enough to refuse the file without reading it all.
+MAX_BOOTSTRAP_READ = 64 * 1024 + 1
 
 
 class RegisterSubcloud(StrictSerializer):
