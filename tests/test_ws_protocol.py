@@ -147,6 +147,16 @@ async def test_it_accepts_a_browser_session_from_an_allowed_origin():
     await comm.disconnect()
 
 
+async def test_it_refuses_a_session_from_an_origin_on_another_port_or_scheme():
+    cookie = await session_cookie("reader")
+    for foreign in (b"http://localhost:9999", b"https://127.0.0.1:8119", b"http://127.0.0.1", b"http://evil.example:8119"):
+        _, connected, _ = await open_socket([(b"origin", foreign), (b"cookie", f"sessionid={cookie}".encode())])
+        assert not connected, foreign
+    comm, connected, _ = await open_socket([(b"origin", b"http://localhost:8119"), (b"cookie", f"sessionid={cookie}".encode())])
+    assert connected
+    await comm.disconnect()
+
+
 # -- snapshot and changes -------------------------------------------------------------------
 
 
