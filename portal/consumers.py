@@ -8,6 +8,7 @@ yet and sends on average at most one message per PORTAL_WS_MIN_INTERVAL (Pace).
 import asyncio
 import json
 import logging
+import re
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -22,13 +23,16 @@ from .delta import Delta
 log = logging.getLogger(__name__)
 
 
+_REVISION = re.compile(r"[0-9]{1,18}")
+
+
 def _since(value):
-    """A non-negative revision, or None."""
+    """A non-negative revision, or None (ASCII digits only and at most 18 of them: never a ValueError)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and _REVISION.fullmatch(value):
         value = int(value)
-    return value if isinstance(value, int) and value >= 0 else None
+    return value if isinstance(value, int) and 0 <= value < 10**18 else None
 
 
 class StatusConsumer(AsyncWebsocketConsumer):
@@ -63,13 +67,15 @@ class StatusConsumer(AsyncWebsocketConsumer):
         await feed.leave(self)
 
     async def receive(self, text_data=None, bytes_data=None):
+        # Binary frames, non-JSON, JSON nested too deep to parse (RecursionError), wrong types:
+        # ignored, the socket stays open and nothing is logged above debug.
         try:
-            message = json.loads(text_data or "")
-        except ValueError:
+            message = json.loads(text_data) if isinstance(text_data, str) else None
+        except (ValueError, RecursionError):
             message = None
         since = _since(message.get("since")) if isinstance(message, dict) and message.get("type") == "resync" else None
         if since is None:
-            log.debug("ignored client message %r", (text_data or "")[:200])
+            log.debug("ignored client message %r", (text_data or bytes_data or "")[:200])
             return
         self.resync = since
         self.wake.set()

@@ -15,6 +15,7 @@ from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts.authentication import token_from_headers, user_for_token
 
+from . import origin
 from .consumers import StatusConsumer
 
 
@@ -22,8 +23,13 @@ class BrowserOriginValidator(OriginValidator):
     """A browser's Origin must be an allowed host (no cross-site websocket hijacking with the
     session cookie); programmatic clients send no Origin and authenticate with a token."""
 
+    async def __call__(self, scope, receive, send):
+        self.scope_now = scope
+        return await super().__call__(scope, receive, send)
+
     def valid_origin(self, parsed_origin):
-        return parsed_origin is None or self.validate_origin(parsed_origin)
+        # The whole origin (scheme, host, port) against what is served: portal/origin.py.
+        return parsed_origin is None or origin.served(parsed_origin.geturl(), self.scope_now)
 
 
 class TokenAuthMiddleware(BaseMiddleware):
