@@ -105,6 +105,17 @@ def test_it_answers_404_for_an_unknown_subcloud_and_accepts_none_of_the_request(
     assert not StateUpdate.objects.exists()
 
 
+def test_it_names_the_failing_bulk_item_for_a_name_with_an_apostrophe(svc, fleet):
+    """The index came from splitting the error text once, and a quote in the name made it a 500."""
+    r = post(svc, "/v1.0/state/bulk", {"updates": [{"subcloud": "sc0"}, {"subcloud": "sc1"}, {"subcloud": "o'brien"}]})
+    assert r.status_code == 404
+    body = r.json()
+    assert body["field"] == "updates[2].subcloud"
+    assert body["error_message"].startswith("updates[2].subcloud: ") and "o'brien" in body["error_message"]
+    assert body["errors"] == {"updates[2].subcloud": ["subcloud \"o'brien\" not found"]}
+    assert not StateUpdate.objects.exists()
+
+
 @pytest.mark.parametrize("persona,expected", PERSONA_STATUS)
 def test_it_lets_only_the_service_role_post_state(client_as, fleet, persona, expected):
     client = client_as(persona)
