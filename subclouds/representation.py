@@ -83,7 +83,9 @@ def wire_changes(changes):
     wire = {}
     for key, value in changes.items():
         if key == "endpoints":
-            wire["endpoint_sync_status"] = [{"endpoint_type": e, "sync_status": s} for e, s in value.items()]
+            # jsonb keeps no key order: the list is in dcmanager's fixed endpoint order, as the API lists it.
+            ordered = sorted(value.items(), key=lambda item: _ENDPOINT_ORDER.get(item[0], len(_ENDPOINT_ORDER)))
+            wire["endpoint_sync_status"] = [{"endpoint_type": e, "sync_status": s} for e, s in ordered]
         else:
             wire[WIRE_KEYS.get(key, key)] = value
     return wire

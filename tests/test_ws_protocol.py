@@ -482,3 +482,12 @@ async def test_it_sends_a_message_too_big_for_one_frame_in_parts(settings):
     assert subclouds == (await rest("/v1.0/subclouds"))["subclouds"]
     assert {name for p in parts for name in p["last_change"]} == {s["name"] for s in subclouds}
     await comm.disconnect()
+
+
+def test_it_sends_changed_endpoints_in_dcmanager_order_whatever_order_jsonb_keeps():
+    """The change log's endpoints are a jsonb object (keys come back sorted by length); the wire list is not."""
+    from subclouds.representation import wire_changes
+
+    stored = {"endpoints": {"software": "in-sync", "dc-cert": "unknown", "platform": "in-sync", "identity": "unknown"}}
+    listed = wire_changes(stored)["endpoint_sync_status"]
+    assert [e["endpoint_type"] for e in listed] == ["platform", "identity", "dc-cert", "software"]
