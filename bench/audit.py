@@ -24,6 +24,8 @@ import uuid
 
 import httpx
 
+from dcportal.processes import free_port
+
 from . import harness
 from .dead_office import reset_fleet
 
@@ -116,8 +118,8 @@ def main(argv=None):
     prefix = f"bench-audit-{uuid.uuid4().hex[:6]}:"
     os.environ["DCPORTAL_CELERY_PREFIX"] = prefix
     harness.setup_django()
+    from dcportal.processes import CeleryProcess, Simulator
     from simulator.fleet import audit_url, receiver_url
-    from simulator.processes import CeleryProcess, Simulator
 
     logs = harness.RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,7 @@ def main(argv=None):
         for role in ("worker", "beat"):
             started.append(CeleryProcess(role, logs, env, name=f"audit-{role}").start())
         token = harness.issue_token("reader")
-        port = harness.free_port()
+        port = free_port()
         with harness.Processes(logs) as procs:
             procs.daphne(port)
             procs.workers(args.workers)

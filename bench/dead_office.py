@@ -15,6 +15,8 @@ import time
 import httpx
 from tqdm import tqdm
 
+from dcportal.processes import free_port
+
 from . import harness
 
 ENDPOINT_TYPES = ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
@@ -146,7 +148,7 @@ def recover(n, workers, batch=None):
     """Fleet of n, all offline then all back with 7 endpoints, through daphne and `workers` real workers."""
     names = reset_fleet(n)
     token = harness.issue_token("service")
-    port = harness.free_port()
+    port = free_port()
     with harness.Processes(harness.RESULTS / "logs") as procs:
         procs.daphne(port)
         procs.workers(workers, batch)

@@ -15,6 +15,8 @@ import time
 
 import httpx
 
+from dcportal.processes import free_port
+
 from . import harness
 from .dead_office import ENDPOINT_TYPES, reset_fleet
 from .live import FeedClient, percentile
@@ -52,7 +54,7 @@ def main(argv=None):
     names = reset_fleet(args.subclouds)
     flapping = names[: max(1, int(len(names) * args.fraction))]
     token, reader = harness.issue_token("service"), harness.issue_token("reader")
-    port = harness.free_port()
+    port = free_port()
     sent, latencies, seen = {}, [], {n: [] for n in flapping}
     revisions_increase = True
     with harness.Processes(harness.RESULTS / "logs") as procs:

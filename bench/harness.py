@@ -10,12 +10,13 @@ import multiprocessing
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from dcportal import processes
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -55,66 +56,32 @@ def child_env(**extra):
     return env
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Processes:
-    """Daphne and state workers as real subprocesses, stopped with SIGTERM at the end."""
+    """Daphne and state workers (dcportal.processes) on the bench database, stopped with SIGTERM at the end."""
 
     def __init__(self, log_dir):
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.procs = {}
 
-    def start(self, name, argv, **env):
-        log = open(self.log_dir / f"{name}.log", "wb")
-        self.procs[name] = subprocess.Popen(argv, cwd=ROOT, env=child_env(**env), stdout=log, stderr=subprocess.STDOUT)
-        return self.procs[name]
-
     def daphne(self, port):
-        self.start("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                              "dcportal.asgi:application"])
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        self.procs["daphne"] = processes.Daphne(self.log_dir, child_env(), port=port).start(timeout=30)
 
     def workers(self, n, batch=None):
         for i in range(n):
-            argv = [sys.executable, "manage.py", "runworker", "dcmanager-state", "--name", f"bench-{i}"]
-            if batch:
-                argv += ["--batch", str(batch)]
-            self.start(f"state-{i}", argv)
+            self.procs[f"state-{i}"] = processes.StateWorker(f"bench-{i}", self.log_dir, child_env(), batch)
+        for name in [f"state-{i}" for i in range(n)]:
+            self.procs[name].start(timeout=60)
 
     def stop(self, *names):
         for name in names or list(self.procs):
-            proc = self.procs.pop(name)
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            self.procs.pop(name).stop(timeout=20)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def wait_http(url, timeout=30):
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up within {timeout}s")
 
 
 def issue_token(role):

@@ -29,6 +29,8 @@ from urllib.parse import urlparse
 
 import httpx
 
+from dcportal.processes import free_port
+
 from . import harness
 from .dead_office import offline_body, online_body, post_bulk, reset_fleet, wait_applied
 
@@ -260,7 +262,7 @@ def main(argv=None):
     names = reset_fleet(args.subclouds)
     token = harness.issue_token("service")
     reader = harness.issue_token("reader")
-    port = harness.free_port()
+    port = free_port()
     rows = [("subclouds", args.subclouds, ""), ("state workers", args.workers, "")]
     with harness.Processes(harness.RESULTS / "logs") as procs:
         procs.daphne(port)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import httpx
 
+from dcportal.processes import free_port
+
 from . import harness
 from .dead_office import add_fleet, reset_fleet
 from .live import FeedClient, steady
@@ -62,13 +64,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ["DCPORTAL_CELERY_PREFIX"] = f"bench-soak-{uuid.uuid4().hex[:6]}:"
     harness.setup_django()
+    from dcportal.processes import CeleryProcess, Simulator
     from simulator.fleet import audit_url, receiver_url
-    from simulator.processes import CeleryProcess, Simulator
     from state.models import Outbox
 
     names = reset_fleet(args.subclouds)
     token, reader = harness.issue_token("service"), harness.issue_token("reader")
-    port = harness.free_port()
+    port = free_port()
     log_dir = harness.RESULTS / "logs" / "soak"
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
@@ -86,7 +88,7 @@ def main(argv=None):
         with harness.Processes(log_dir) as procs:
             procs.daphne(port)
             procs.workers(2)
-            pids = {**{name: p.pid for name, p in procs.procs.items()}, **{p.name: p.proc.pid for p in others}}
+            pids = {**{name: p.proc.pid for name, p in procs.procs.items()}, **{p.name: p.proc.pid for p in others}}
             http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=60)
             client = FeedClient(f"ws://127.0.0.1:{port}/ws/status/", reader)
             client.wait(lambda c: c.snapshots, 60, "snapshot")

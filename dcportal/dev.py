@@ -133,7 +133,59 @@ def admin_password():
     return path.read_text().strip()
 
 
+class Supervisor:
+    """Keeps `./dev up`'s processes running, the way Pacemaker does in production.
+
+    A process that exits is started again after a backoff that doubles from 1 s
+    to 30 s (reset once it has run for a minute), and the console says so. One
+    that keeps crashing at start (5 exits in a row, each within 10 s of its
+    start) stops everything, as does Ctrl-C.
+    """
+
+    BACKOFF_MIN, BACKOFF_MAX, STABLE_SECONDS, FAST_EXITS = 1.0, 30.0, 60.0, 5
+
+    def __init__(self, procs):
+        now = time.monotonic()
+        self.procs = procs
+        self.state = {name: {"started": now, "backoff": self.BACKOFF_MIN, "fast_exits": 0, "due": None}
+                      for name in procs}
+
+    def tend(self):
+        """One look at every process; returns a reason to stop everything, or None."""
+        now = time.monotonic()
+        for name, proc in self.procs.items():
+            st = self.state[name]
+            if st["due"] is not None:
+                if now >= st["due"]:
+                    log(f"{name}: starting again")
+                    proc.launch()
+                    st.update(started=now, due=None)
+                continue
+            if proc.alive():
+                if now - st["started"] > self.STABLE_SECONDS:
+                    st.update(backoff=self.BACKOFF_MIN, fast_exits=0)
+                continue
+            ran = now - st["started"]
+            st["fast_exits"] = st["fast_exits"] + 1 if ran < 10 else 0
+            if st["fast_exits"] >= self.FAST_EXITS:
+                return f"{name} keeps exiting at start ({proc.proc.returncode}); see {proc.log_path}"
+            log(f"{name} exited with {proc.proc.returncode} after {ran:.0f} s; restarting in {st['backoff']:.0f} s "
+                f"(log: {proc.log_path})")
+            st["due"] = now + st["backoff"]
+            st["backoff"] = min(st["backoff"] * 2, self.BACKOFF_MAX)
+        return None
+
+    def stop(self):
+        for proc in self.procs.values():
+            proc.send(signal.SIGTERM)
+        for name, proc in self.procs.items():
+            if proc.stop(timeout=15) == -signal.SIGKILL:
+                log(f"{name} ignored SIGTERM; killed")
+
+
 def cmd_up(args):
+    from dcportal import processes
+
     fleet = int(os.environ.get("DCPORTAL_DEMO_FLEET", "200"))
     with Services():
         manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
@@ -144,25 +196,16 @@ def cmd_up(args):
         os.environ.setdefault("DCPORTAL_DCORCH_URL", f"{sim_url}/receivers/dcorch")
         os.environ.setdefault("DCPORTAL_CERTMON_URL", f"{sim_url}/receivers/certmon")
         manage("demo_fleet", "--count", str(fleet), "--audit-base-url", sim_url)
-        procs = {}
         logs = RUN_DIR / "logs"
         logs.mkdir(exist_ok=True)
-
-        def spawn(name, argv):
-            out = open(logs / f"{name}.log", "ab")
-            procs[name] = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
-
-        spawn("daphne", [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "--websocket_timeout", "-1",
-                         "dcportal.asgi:application"])
+        env = processes.environment()
+        procs = {"daphne": processes.Daphne(logs, env, port=PORT)}
         for i in range(int(os.environ.get("DCPORTAL_STATE_WORKERS", "2"))):
-            spawn(f"state-{i}", [PY, "manage.py", "runworker", "dcmanager-state", "--name", f"state-{i}"])
-        spawn("simulator", [PY, "manage.py", "simulate_subclouds", "--count", str(fleet), "--port", str(sim_port),
-                            "--chaos", os.environ.get("DCPORTAL_SIMULATOR_CHAOS", "5")])
-        spawn("audit", [PY, "-m", "celery", "-A", "dcportal", "worker", "--hostname", "dcportal-audit@%h",
-                        "--loglevel", "INFO"])
-        spawn("audit-beat", [PY, "-m", "celery", "-A", "dcportal", "beat", "--loglevel", "INFO",
-                             "--schedule", str(RUN_DIR / "audit-beat-schedule")])
+            procs[f"state-{i}"] = processes.StateWorker(f"state-{i}", logs, env)
+        procs["simulator"] = processes.Simulator(fleet, logs, env, port=sim_port,
+                                                 chaos=float(os.environ.get("DCPORTAL_SIMULATOR_CHAOS", "5")))
+        procs["audit"] = processes.CeleryProcess("worker", logs, env, name="audit", hostname="dcportal-audit@%h")
+        procs["audit-beat"] = processes.CeleryProcess("beat", logs, env, name="audit-beat")
         print(f"""
 dcportal is running on http://127.0.0.1:{PORT}/
   log in as:   admin / {admin_password()}
@@ -170,32 +213,19 @@ dcportal is running on http://127.0.0.1:{PORT}/
   API schema:  http://127.0.0.1:{PORT}/v1.0/docs/
   simulator:   {sim_url}/control  (./dev manage simulate_control --help)
   logs:        {logs}
-Press Ctrl-C to stop everything.
+A process that exits is restarted (with backoff); Ctrl-C stops everything.
 """, flush=True)
-        stopping = False
-
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+        stopping = []
+        signal.signal(signal.SIGINT, lambda *_: stopping.append("Ctrl-C"))
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append("SIGTERM"))
+        supervisor = Supervisor(procs)
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    log(f"{name} exited with {proc.returncode}; see {logs / (name + '.log')}")
-                    stopping = True
+            reason = supervisor.tend()
+            if reason:
+                stopping.append(reason)
             time.sleep(0.3)
-        log("stopping")
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in procs.items():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                log(f"{name} ignored SIGTERM; killing")
-                os.killpg(proc.pid, signal.SIGKILL)
+        log(f"stopping ({stopping[0]})")
+        supervisor.stop()
     log("stopped")
 
 

@@ -5,8 +5,6 @@ Everything runs on the real PostgreSQL and Redis that ./dev test provides.
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.roles import ROLES
+from dcportal.processes import Simulator, StateWorker, environment
 from state import operations
 from state.worker import apply_batch
 
@@ -121,49 +120,17 @@ def drain(db):
     return drain_updates
 
 
-class WorkerProcess:
-    """A real `manage.py runworker dcmanager-state` process on the test database."""
-
-    def __init__(self, name, log_dir, batch=None, sweep=None):
-        env = dict(os.environ)
-        env["DCPORTAL_DATABASE_NAME"] = connection.settings_dict["NAME"]
-        env["DCPORTAL_STATE_SWEEP_SECONDS"] = str(sweep or env.get("DCPORTAL_STATE_SWEEP_SECONDS", "0.5"))
-        env["DCPORTAL_STATE_HEARTBEAT_SECONDS"] = "0.5"
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self.heartbeat = Path(log_dir) / f"{name}.heartbeat"
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "runworker", "dcmanager-state", "--name", name,
-             "--heartbeat-file", str(self.heartbeat), *(["--batch", str(batch)] if batch else [])],
-            cwd=ROOT, env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
-        )
-        self.name = name
-
-    def wait_ready(self, timeout=20):
-        deadline = time.monotonic() + timeout
-        while not self.heartbeat.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker {self.name} did not start:\n{self.log()}")
-            time.sleep(0.05)
-        return self
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        return self.proc.wait(timeout=30)
-
-
 @pytest.fixture
 def workers(transactional_db, tmp_path):
     """workers(n) starts n real state worker processes; all are stopped after the test."""
     started = []
 
     def start(n=1, prefix="w", batch=None, sweep=None):
-        new = [WorkerProcess(f"{prefix}{len(started) + i}", tmp_path, batch, sweep) for i in range(n)]
+        env = environment(connection.settings_dict["NAME"], state_heartbeat_seconds=0.5,
+                          state_sweep_seconds=sweep or os.environ.get("DCPORTAL_STATE_SWEEP_SECONDS", "0.5"))
+        new = [StateWorker(f"{prefix}{len(started) + i}", tmp_path, env, batch) for i in range(n)]
         started.extend(new)
-        return [w.wait_ready() for w in new]
+        return [w.start(timeout=20) for w in new]
 
     yield start
     for w in started:
@@ -192,7 +159,6 @@ def simulator_fixtures(count, prefix):
 
     @pytest.fixture(scope="module")
     def simulator(tmp_path_factory):
-        from simulator.processes import Simulator, environment
 
         started = Simulator(count, tmp_path_factory.mktemp("sim"), environment("unused", "unused"), prefix=prefix).start()
         yield started

@@ -13,8 +13,8 @@ from django.db import connection
 
 from api.state import stats
 from audit import coordination, cycle
+from dcportal.processes import CeleryProcess, environment
 from simulator.fleet import audit_url, receiver_url
-from simulator.processes import CeleryProcess, environment
 from state import operations
 from state.models import Outbox, StateUpdate
 from subclouds.models import EndpointStatus, Fault, Subcloud

@@ -40,11 +40,10 @@ import websockets
 from websockets.sync.client import connect
 
 from dcportal.dev import EmbeddedPostgres, EmbeddedRedis
-from simulator.processes import Process, environment
+from dcportal.processes import Daphne, StateWorker, environment, free_port
 from state.models import StateChange, StateUpdate
 from subclouds.models import Subcloud
 from tests.conftest import ROOT, wait_until
-from tests.test_pages_browser import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set")]
 
@@ -132,25 +131,12 @@ class Stack:
 
     def start_daphne(self):
         self.starts += 1
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"]
-        self.daphne = Process(f"daphne-{self.starts}", argv, self.root, self.env)
-
-        def serving():
-            with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(self.url + "/", timeout=1).status_code == 200
-            return False
-
-        self.daphne.wait_for(serving, 30, "daphne to serve")
+        self.daphne = Daphne(self.root, self.env, port=self.port, name=f"daphne-{self.starts}").start(timeout=30)
 
     def start_worker(self, name):
-        heartbeat = self.root / f"{name}.heartbeat"
-        heartbeat.unlink(missing_ok=True)
-        argv = [sys.executable, "manage.py", "runworker", "dcmanager-state", "--name", name, "--batch", "50",
-                "--heartbeat-file", str(heartbeat)]
         self.starts += 1
-        worker = self.workers[name] = Process(f"{name}-{self.starts}", argv, self.root, self.env)
-        worker.wait_for(heartbeat.exists, 30, "its first heartbeat")
-        return worker
+        worker = self.workers[name] = StateWorker(name, self.root, self.env, batch=50)
+        return worker.start(timeout=30)
 
     def pids(self):
         return {name: p.proc.pid for name, p in {"daphne": self.daphne, **self.workers}.items() if p.alive()}

@@ -7,8 +7,8 @@ import uuid
 import pytest
 
 from audit import outbox
+from dcportal.processes import Simulator, environment
 from simulator.fleet import receiver_url
-from simulator.processes import Simulator, environment
 from state import intake
 from state.models import Outbox
 

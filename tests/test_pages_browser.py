@@ -7,10 +7,6 @@ Screenshots go to $DCPORTAL_SCREENSHOTS (the README's: docs/screenshots) or the 
 
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -23,60 +19,19 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import ApiToken
+from dcportal.processes import Daphne, environment
 from portal.changes import current_revision
 from state import operations
 from state.models import StateChange
 from subclouds.choices import ENDPOINT_TYPES
 from subclouds.models import EndpointStatus, Fault, Subcloud, SubcloudGroup
-from tests.conftest import ROOT, make_user
+from tests.conftest import make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "pw-12345678"  # make_user's
 WAIT_MS = 15000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daphne:
-    """`daphne dcportal.asgi:application` on the test database; restartable on the same port."""
-
-    def __init__(self, log_dir):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log_dir) / "daphne.log"
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, DCPORTAL_DATABASE_NAME=connection.settings_dict["NAME"], DCPORTAL_DB_POOL_MAX="2")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"],
-            cwd=ROOT, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(self.url + "/", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError(f"daphne did not start:\n{self.log_path.read_text(errors='replace')}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +55,11 @@ def browser():
 
 @pytest.fixture
 def server(transactional_db, tmp_path):
-    daphne = Daphne(tmp_path).start()
+    """daphne on the test database; restartable on the same port (stop(), then launch().start())."""
+    env = environment(connection.settings_dict["NAME"], db_pool_max=2)
+    daphne = Daphne(tmp_path, env).start()
     yield daphne
-    daphne.stop()
+    daphne.stop(timeout=15)
 
 
 @pytest.fixture
@@ -240,7 +197,7 @@ def test_it_reconnects_after_a_daphne_restart_and_shows_every_change_made_meanwh
     while StateUpdate.objects.filter(applied_at__isnull=True).exists():
         assert time.monotonic() < deadline, "the worker did not apply the update"
         time.sleep(0.05)
-    server.start()
+    server.launch().start()
 
     wait_live(page)
     expect(cell(page, "sc-x", 3)).to_have_text("online", timeout=WAIT_MS)

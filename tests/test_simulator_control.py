@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from dcportal.processes import Simulator, environment
 from simulator.fleet import audit_url
-from simulator.processes import Simulator, environment
 from subclouds.models import Subcloud, SubcloudGroup
 from tests.conftest import simulator_fixtures, wait_until
 
