@@ -15,9 +15,9 @@ import time
 import httpx
 from tqdm import tqdm
 
-from . import harness
+from subclouds.choices import ENDPOINT_TYPES
 
-ENDPOINT_TYPES = ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
+from . import harness
 
 
 def reset_fleet(n, first=0, audit_url=None):

@@ -119,7 +119,6 @@ def test_it_applies_a_bulk_update_in_a_constant_number_of_round_trips(subcloud_f
 @pytest.mark.django_db(transaction=True)
 def test_it_skips_subclouds_another_transaction_holds_and_applies_them_later(subcloud_factory, drain):
     import threading
-    import time
 
     from django.db import transaction
 
@@ -208,7 +207,7 @@ def test_it_keeps_revisions_in_commit_order(subcloud_factory):
                        "reason": "edit", "created_at": timezone.now()}
                 [revision[who]] = changelog.append(cur, [row])
                 before_commit()
-        except Exception as exc:  # reported by the main thread
+        except Exception as exc:  # noqa: BLE001 - a thread's failure is reported by the main thread
             errors.append(exc)
         finally:
             connection.close()
