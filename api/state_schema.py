@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from api.schema import ERROR, component
+from state.kinds import DEFAULT_ALARMABLE, DEFAULT_SYNC_STATUS, DEFAULT_UPDATE_STATE_ONLY
 from subclouds.choices import Availability, EndpointType, SyncStatus
 
 _SYNC = serializers.ChoiceField(SyncStatus.choices)
@@ -15,15 +16,15 @@ ENDPOINT_STATUS = component(
         "subcloud": serializers.CharField(allow_null=True, required=False, help_text="name or region name; null: every subcloud"),
         "endpoint_type": serializers.ChoiceField(EndpointType.choices, allow_null=True, required=False,
                                                  help_text="null: every endpoint of the subcloud"),
-        "sync_status": serializers.ChoiceField(SyncStatus.choices, default=SyncStatus.OUT_OF_SYNC),
-        "alarmable": serializers.BooleanField(default=True),
+        "sync_status": serializers.ChoiceField(SyncStatus.choices, default=DEFAULT_SYNC_STATUS),
+        "alarmable": serializers.BooleanField(default=DEFAULT_ALARMABLE),
         "ignore_endpoints": serializers.ListField(child=serializers.ChoiceField(EndpointType.choices), required=False,
                                                   allow_null=True, help_text="only used when endpoint_type is null"),
     },
 )
 _AVAILABILITY_FIELDS = {
     "availability_status": serializers.ChoiceField(Availability.choices, allow_null=True),
-    "update_state_only": serializers.BooleanField(default=False),
+    "update_state_only": serializers.BooleanField(default=DEFAULT_UPDATE_STATE_ONLY),
     "audit_fail_count": serializers.IntegerField(min_value=0, allow_null=True, required=False),
 }
 AVAILABILITY = component("AvailabilityUpdate", {"subcloud": serializers.CharField(), **_AVAILABILITY_FIELDS})

@@ -93,13 +93,32 @@ def _claim_latest(kind, limit):
     return rows, collapsed
 
 
+@dataclass(frozen=True)
+class Posted:
+    """What one POST came to: the HTTP status, or None when no answer came (connection, timeout)."""
+
+    status: int | None
+    error: str = ""
+
+    @property
+    def verdict(self):
+        """ok (delivered), drop (a 4xx the receiver will never take) or retry (the run stops and backs off)."""
+        if self.status is None:
+            return "retry"
+        if 200 <= self.status < 300:
+            return "ok"
+        if 400 <= self.status < 500 and self.status not in RETRYABLE_4XX:
+            return "drop"
+        return "retry"
+
+
 async def _post_all(url, kind, rows, timeout, deadline):
-    """POST each row; returns ({id: "ok" | "drop" | "retry"}, errors).
+    """POST each row; returns {id: Posted}.
 
     No new post starts after a failure or past `deadline` (monotonic); rows not
     posted are left pending for the next run.
     """
-    outcome, errors = {}, []
+    posted = {}
     failed = asyncio.Event()
     semaphore = asyncio.Semaphore(POST_CONCURRENCY)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False) as session:
@@ -111,24 +130,18 @@ async def _post_all(url, kind, rows, timeout, deadline):
                 try:
                     async with session.post(url, json=payload, headers={"Idempotency-Key": f"{kind}-{row_id}"}) as resp:
                         await resp.read()
-                        status = resp.status
+                        result = Posted(resp.status)
                 except (aiohttp.ClientError, TimeoutError, OSError) as err:
-                    outcome[row_id] = "retry"
-                    errors.append(f"{type(err).__name__}: {err}")
+                    result = Posted(None, f"{type(err).__name__}: {err}")
+                if result.verdict == "drop":
+                    result = Posted(result.status, f"HTTP {result.status} for {payload}")
+                elif result.verdict == "retry":
+                    result = Posted(result.status, result.error or f"HTTP {result.status}")
                     failed.set()
-                    return
-                if 200 <= status < 300:
-                    outcome[row_id] = "ok"
-                elif 400 <= status < 500 and status not in RETRYABLE_4XX:
-                    outcome[row_id] = "drop"
-                    errors.append(f"HTTP {status} for {payload}")
-                else:
-                    outcome[row_id] = "retry"
-                    errors.append(f"HTTP {status}")
-                    failed.set()
+                posted[row_id] = result
 
         await asyncio.gather(*(post(row_id, payload) for row_id, payload in rows))
-    return outcome, errors
+    return posted
 
 
 def _backoff_key(kind):
@@ -164,35 +177,48 @@ def deliver_notifications(kind):
             if not rows:
                 break
             if not url:
-                if kind not in _unset_logged:
-                    _unset_logged.add(kind)
-                    log.warning("DCPORTAL_%s_URL is not set: %s notifications are not sent (dropped)", kind.upper(), kind)
-                _mark_delivered([row_id for row_id, _ in rows])
-                result.dropped += len(rows)
+                _drop_unsent(kind, rows, result)
                 continue
             if _in_backoff(kind):
                 break
-            outcome, errors = asyncio.run(_post_all(url, kind, rows, settings.OUTBOX_TIMEOUT, deadline))
+            posted = asyncio.run(_post_all(url, kind, rows, settings.OUTBOX_TIMEOUT, deadline))
             lease.renew()
-            done = [row_id for row_id, o in outcome.items() if o in ("ok", "drop")]
-            _mark_delivered(done)
-            result.delivered += sum(o == "ok" for o in outcome.values())
-            result.dropped += sum(o == "drop" for o in outcome.values())
-            result.errors.extend(errors)
-            for error in errors:
-                if "HTTP 4" in error:
-                    log.error("%s refused a notice, dropped: %s", kind, error)
-            retry = [row_id for row_id, o in outcome.items() if o == "retry"]
-            if retry:
-                Outbox.objects.filter(pk__in=retry).update(attempts=F("attempts") + 1)
-                result.failed = True
-                delay = _record_failure(kind)
-                log.warning("%s receiver %s failed (%s); retrying in %.1fs", kind, url, errors[-1], delay)
+            if not _record_posts(kind, url, posted, result):
                 break
-            coordination.client().delete(_backoff_key(kind))
     finally:
         lease.release()
     return result
+
+
+def _drop_unsent(kind, rows, result):
+    """No URL for this receiver: its rows are marked and counted as dropped (said once in the log)."""
+    if kind not in _unset_logged:
+        _unset_logged.add(kind)
+        log.warning("DCPORTAL_%s_URL is not set: %s notifications are not sent (dropped)", kind.upper(), kind)
+    _mark_delivered([row_id for row_id, _ in rows])
+    result.dropped += len(rows)
+
+
+def _record_posts(kind, url, posted, result):
+    """Mark what was delivered or dropped; on a failure count the attempts and back off. False: stop the run."""
+    verdicts = {row_id: p.verdict for row_id, p in posted.items()}
+    _mark_delivered([row_id for row_id, v in verdicts.items() if v in ("ok", "drop")])
+    result.delivered += sum(v == "ok" for v in verdicts.values())
+    result.dropped += sum(v == "drop" for v in verdicts.values())
+    for p in posted.values():
+        if p.error:
+            result.errors.append(p.error)
+        if p.verdict == "drop":
+            log.error("%s refused a notice, dropped: %s", kind, p.error)
+    retry = [row_id for row_id, v in verdicts.items() if v == "retry"]
+    if not retry:
+        coordination.client().delete(_backoff_key(kind))
+        return True
+    Outbox.objects.filter(pk__in=retry).update(attempts=F("attempts") + 1)
+    result.failed = True
+    delay = _record_failure(kind)
+    log.warning("%s receiver %s failed (%s); retrying in %.1fs", kind, url, posted[retry[-1]].error, delay)
+    return False
 
 
 def dispatch_triggered_audits(audit_now, audit_everything):
@@ -201,13 +227,15 @@ def dispatch_triggered_audits(audit_now, audit_everything):
     if not lease.acquire():
         return 0, False
     try:
-        with transaction.atomic():
-            rows = list(
-                Outbox.objects.select_for_update(skip_locked=True)
-                .filter(kind__in=AUDIT_KINDS, delivered_at__isnull=True)
-                .order_by("id")
-                .values_list("id", "kind", "subcloud_id")
-            )
+        # No row lock: it could only last until this read, not through the queueing and
+        # marking below. The lease is what keeps two runs from queueing the same rows;
+        # rows are marked after they are queued, so a run that dies in between
+        # leaves them pending and the next run queues them again (an extra audit, harmless).
+        rows = list(
+            Outbox.objects.filter(kind__in=AUDIT_KINDS, delivered_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "kind", "subcloud_id")
+        )
         if not rows:
             return 0, False
         subclouds = sorted({sid for _, kind, sid in rows if kind == OutboxKind.AUDIT_SUBCLOUD and sid is not None})

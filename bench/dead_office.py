@@ -16,10 +16,9 @@ import httpx
 from tqdm import tqdm
 
 from dcportal.processes import free_port
+from subclouds.choices import ENDPOINT_TYPES
 
 from . import harness
-
-ENDPOINT_TYPES = ("platform", "identity", "dc-cert", "firmware", "kubernetes", "kube-rootca", "software")
 
 
 def reset_fleet(n, first=0, audit_url=None):

@@ -30,11 +30,12 @@ def flip_body(name, status):
 
 def accepted_flips(names):
     """Per subcloud, the availability of each accepted update, in sequence order (the acceptance log)."""
+    from state.kinds import UpdateKind
     from state.models import StateUpdate
 
     flips = {n: [] for n in names}
     rows = (
-        StateUpdate.objects.filter(subcloud__name__in=names, kind="bulk")
+        StateUpdate.objects.filter(subcloud__name__in=names, kind=UpdateKind.BULK)
         .order_by("id")
         .values_list("subcloud__name", "payload")
     )

@@ -21,6 +21,7 @@ def backlog_seconds(n, workers):
     from django.db import connection
 
     from state import intake
+    from state.kinds import UpdateKind
     from subclouds.models import Subcloud
 
     names = reset_fleet(n)
@@ -38,7 +39,7 @@ def backlog_seconds(n, workers):
         procs.workers(workers)
         time.sleep(3)  # started and idle
         started = time.perf_counter()
-        intake.accept("bulk", rows)
+        intake.accept(UpdateKind.BULK, rows)
         finished = wait_applied(n, f"{workers} worker(s)")
     return finished - started
 

@@ -12,12 +12,12 @@ from django.shortcuts import render
 
 from accounts.roles import OPERATOR, SUPERUSER, role_of
 from subclouds import services
-from subclouds.choices import ENDPOINT_TYPES
 from subclouds.errors import NotFound
 from subclouds.models import Fault, SubcloudGroup
 from subclouds.representation import subcloud_detail_json
 
 from . import history
+from .vocabulary import vocabulary
 
 # Detail-page fields, in dcmanager's order (name is the title; endpoints have their own table).
 SHOWN_FIELDS = (
@@ -26,6 +26,9 @@ SHOWN_FIELDS = (
     "first-identity-sync-complete", "management-subnet", "management-start-ip", "management-end-ip",
     "management-gateway-ip", "systemcontroller-gateway-ip", "audit-url", "created-at", "updated-at",
 )
+
+# Fields that are times: shown as <time> and formatted in the browser like every other time.
+TIME_FIELDS = {"created-at": "created_at", "updated-at": "updated_at"}
 
 
 def page(view):
@@ -49,15 +52,28 @@ def _context(request, active, **extra):
         "role": request.role,
         "can_operate": request.role in (OPERATOR, SUPERUSER),
         "groups": {g.id: g.name for g in SubcloudGroup.objects.order_by("id")},
-        "endpoint_types": ENDPOINT_TYPES,
         **extra,
     }
+
+
+def _overview_cards():
+    """(title, filter name, page, statuses) of the overview's count cards; the per-group table has the same columns."""
+    words = vocabulary()
+    severities = [c for c in words["severity"]["choices"] if c["value"] in words["headline_severities"]]
+    return [
+        ("Availability", "availability", "portal:subclouds", words["availability"]["choices"]),
+        ("Management", "management", "portal:subclouds", words["management"]["choices"]),
+        ("Sync", "sync", "portal:subclouds", words["sync"]["choices"]),
+        ("Active alarms", "severity", "portal:alarms", severities),
+    ]
 
 
 @page
 def overview(request):
     return render(
-        request, "portal/overview.html", _context(request, "overview", availability=history.availability_history())
+        request,
+        "portal/overview.html",
+        _context(request, "overview", cards=_overview_cards(), availability=history.availability_history()),
     )
 
 
@@ -83,8 +99,11 @@ def subcloud_detail(request, name):
         return render(request, "portal/404.html", _context(request, "subclouds", missing=name), status=404)
     data = subcloud_detail_json(subcloud)
     groups = dict(SubcloudGroup.objects.values_list("id", "name"))
-    fields = [(key, _shown(groups.get(value, value) if key == "group_id" else value)) for key, value in data.items()
-              if key in SHOWN_FIELDS]
+    fields = [
+        (key, _shown(groups.get(value, value) if key == "group_id" else value), getattr(subcloud, TIME_FIELDS.get(key, ""), None))
+        for key, value in data.items()
+        if key in SHOWN_FIELDS
+    ]
     return render(
         request,
         "portal/subcloud.html",

@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from state.kinds import OutboxKind
 from subclouds.choices import ENDPOINT_TYPES, SyncStatus
 
 log = logging.getLogger("simulator.fleet")
 
 ONLINE, OFFLINE, UNREACHABLE = "online", "offline", "unreachable"
-RECEIVER_KINDS = ("dcorch", "certmon")
+# The receivers the simulator stands in for: the outbox kinds the audit app POSTs (audit/outbox.py).
+RECEIVER_KINDS = (OutboxKind.DCORCH.value, OutboxKind.CERTMON.value)
 DEFAULT_FLAP_SECONDS = 30.0
 
 

@@ -15,6 +15,7 @@ from subclouds.inputs import storable
 from subclouds.models import Subcloud
 
 from . import doorbell
+from .kinds import DEFAULT_ALARMABLE, DEFAULT_SYNC_STATUS, DEFAULT_UPDATE_STATE_ONLY
 from .models import StateUpdate, UpdateKind
 
 # Serialises acceptance so that sequence (id) order is commit order: when a
@@ -80,7 +81,7 @@ def _availability(obj, prefix):
         raise Refused.at(prefix + "audit_fail_count", "must be a non-negative integer or null")
     return {
         "availability_status": status,
-        "update_state_only": _bool(obj, "update_state_only", prefix, False),
+        "update_state_only": _bool(obj, "update_state_only", prefix, DEFAULT_UPDATE_STATE_ONLY),
         "audit_fail_count": count,
     }
 
@@ -99,8 +100,8 @@ def parse_endpoint_status(body):
     return _subcloud_ref(body, "", nullable=True), {
         # Rule 3: an endpoint the subcloud does not have is refused here.
         "endpoint_type": _choice(body, "endpoint_type", ENDPOINT_TYPES, "", default=None, nullable=True),
-        "sync_status": _choice(body, "sync_status", SYNC_STATUSES, "", default=SyncStatus.OUT_OF_SYNC),
-        "alarmable": _bool(body, "alarmable", "", True),
+        "sync_status": _choice(body, "sync_status", SYNC_STATUSES, "", default=DEFAULT_SYNC_STATUS),
+        "alarmable": _bool(body, "alarmable", "", DEFAULT_ALARMABLE),
         "ignore_endpoints": ignore,
     }
 

@@ -5,6 +5,14 @@ Kept apart from models.py so that rules.py (no I/O) can name them.
 
 from django.db import models
 
+from subclouds.choices import SyncStatus
+
+# The defaults of an update's optional fields, as dcmanager has them: intake stores them
+# in every payload, the rules take them as keyword defaults, the OpenAPI schema shows them.
+DEFAULT_SYNC_STATUS = SyncStatus.OUT_OF_SYNC
+DEFAULT_ALARMABLE = True
+DEFAULT_UPDATE_STATE_ONLY = False
+
 
 class UpdateKind(models.TextChoices):
     ENDPOINT = "endpoint"

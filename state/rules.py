@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from subclouds.choices import Availability, DeployStatus, EndpointType, ManagementState, Severity, SyncStatus
 from subclouds.errors import Refused
 
-from .kinds import OutboxKind, UpdateKind
+from .kinds import DEFAULT_ALARMABLE, DEFAULT_SYNC_STATUS, DEFAULT_UPDATE_STATE_ONLY, OutboxKind, UpdateKind
 
 ALARM_OFFLINE = "280.001"
 ALARM_OUT_OF_SYNC = "280.002"
@@ -176,7 +176,7 @@ def _set_endpoints(state, endpoint_types, sync_status, alarmable):
 
 
 def update_endpoint_status(
-    state, endpoint_type=None, sync_status=SyncStatus.OUT_OF_SYNC, alarmable=True, ignore_endpoints=()
+    state, endpoint_type=None, sync_status=DEFAULT_SYNC_STATUS, alarmable=DEFAULT_ALARMABLE, ignore_endpoints=()
 ):
     """An endpoint sync-status update: one endpoint, or every endpoint when endpoint_type is None."""
     if not should_apply(state, endpoint_type, sync_status):
@@ -204,7 +204,7 @@ def _make_offline_alarm_consistent(state, availability_status):
         state.clear_alarm(ALARM_OFFLINE, offline_alarm(state).entity_instance_id)
 
 
-def update_availability(state, availability_status=None, update_state_only=False, audit_fail_count=None):
+def update_availability(state, availability_status=None, update_state_only=DEFAULT_UPDATE_STATE_ONLY, audit_fail_count=None):
     if audit_fail_count is not None:
         audit_fail_count = min(audit_fail_count, AUDIT_FAIL_COUNT_MAX)
     if update_state_only:  # rule 1

@@ -86,6 +86,38 @@ def _mark(marks, worker):
         )
 
 
+def _apply_pending(states, pending, result):
+    """Run the rules over every pending update, in sequence order, on the in-memory states.
+
+    Returns (marks [(update id, Outcome)], sequences {subcloud id: last applied update id}).
+    """
+    marks, sequences = [], {}
+    for update_id, sid, kind, payload, _accepted_at in pending:
+        state = states[sid]
+        snapshot = state.snapshot()
+        try:
+            changed = rules.apply_update(state, kind, payload)
+        except Exception:
+            # Payloads are validated at intake, so this is a bug; undo the
+            # partial change, record it, and go on rather than block the
+            # subcloud's queue forever.
+            states[sid] = snapshot
+            log.exception("update %s of subcloud %s failed", update_id, state.name)
+            marks.append((update_id, Outcome.FAILED))
+            result.failed += 1
+            continue
+        marks.append((update_id, Outcome.APPLIED if changed else Outcome.NOOP))
+        sequences[sid] = update_id
+        if changed:
+            result.applied += 1
+        else:
+            result.noops += 1
+    for state in states.values():
+        for note in state.notes:
+            log.debug("%s: %s", state.name, note)
+    return marks, sequences
+
+
 def apply_batch(limit, worker=""):
     """Apply the pending updates of up to `limit` subclouds; see the module docstring."""
     result = BatchResult()
@@ -100,30 +132,7 @@ def apply_batch(limit, worker=""):
         states = store.build_states(rows)
         originals = {sid: state.copy() for sid, state in states.items()}
         pending = _load_pending(list(states))
-        marks, sequences = [], {}
-        for update_id, sid, kind, payload, _accepted_at in pending:
-            state = states[sid]
-            snapshot = state.snapshot()
-            try:
-                changed = rules.apply_update(state, kind, payload)
-            except Exception:
-                # Payloads are validated at intake, so this is a bug; undo the
-                # partial change, record it, and go on rather than block the
-                # subcloud's queue forever.
-                states[sid] = snapshot
-                log.exception("update %s of subcloud %s failed", update_id, state.name)
-                marks.append((update_id, Outcome.FAILED))
-                result.failed += 1
-                continue
-            marks.append((update_id, Outcome.APPLIED if changed else Outcome.NOOP))
-            sequences[sid] = update_id
-            if changed:
-                result.applied += 1
-            else:
-                result.noops += 1
-        for state in states.values():
-            for note in state.notes:
-                log.debug("%s: %s", state.name, note)
+        marks, sequences = _apply_pending(states, pending, result)
         store.save(originals, states, reason="update", sequences=sequences)
         _mark(marks, worker)
         result.subclouds = len(states)

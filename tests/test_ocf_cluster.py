@@ -1,7 +1,7 @@
 """The whole set under a real single-node Pacemaker, configured with the crm block of docs/ha.md.
 
-corosync (on 127.0.0.1) and pacemakerd run without systemd, as in
-shared/research/ocf.md §4. The cluster's CIB is seeded with dc-deadtime=2s (a DC in
+corosync (on 127.0.0.1) and pacemakerd run without systemd, as docs/ha.md describes
+(its tests section). The cluster's CIB is seeded with dc-deadtime=2s (a DC in
 about 5 s instead of 23 s) and stonith-enabled=false; the configuration itself is
 docs/ha.md's block with only paths, the port and the log directory replaced. While a
 client posts state updates to the API, processes are SIGKILLed and SIGSTOPped and the

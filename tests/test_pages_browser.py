@@ -7,9 +7,11 @@ Screenshots go to $DCPORTAL_SCREENSHOTS (the README's: docs/screenshots) or the 
 
 import os
 import random
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -75,12 +77,13 @@ class QuickPBKDF2(PBKDF2PasswordHasher):
     iterations = 1000
 
 
-def log_in(browser, server, persona, viewport=(1400, 900)):
+def log_in(browser, server, persona, viewport=(1400, 900), timezone_id=None):
     """A fresh browser context logged in as a new user of that persona; returns (page, user)."""
     user = make_user(persona)
     user.password = make_password(PASSWORD, hasher=QuickPBKDF2())
     user.save(update_fields=["password"])
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, base_url=server.url)
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, base_url=server.url,
+                                  timezone_id=timezone_id)
     page = context.new_page()
     page.goto("/portal/")
     page.get_by_label("User name").fill(user.username)
@@ -308,3 +311,32 @@ def test_it_lists_alarms_live_and_filters_them_with_the_filter_kept_in_the_url(b
     assert "severity=major" in page.url
     page.reload()  # the filters come back from the URL
     expect(page.get_by_role("searchbox", name="Filter")).to_have_value("al-x", timeout=WAIT_MS)
+
+
+def test_it_shows_times_in_the_browsers_zone_the_same_way_on_every_page(browser, server, workers):
+    operations.register_subcloud({"name": "tz-a"})
+    workers(1)
+    for status in ("online", "offline"):  # the offline transition raises 280.001
+        post_state(server, "availability", {"subcloud": "tz-a", "availability_status": status})
+    page, _ = log_in(browser, server, "reader", timezone_id="America/Toronto")
+    page.goto("/portal/alarms/")
+    wait_live(page)
+    listed = page.locator("tr[data-key] time")
+    expect(listed).to_have_count(1, timeout=WAIT_MS)
+    raised = Fault.objects.get(subcloud__name="tz-a", cleared_at__isnull=True).raised_at
+    local = raised.astimezone(ZoneInfo("America/Toronto"))
+    full = f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"  # EST or EDT, never UTC
+    expect(listed).to_have_attribute("title", full)
+    shown = listed.text_content()
+    assert shown.endswith(local.tzname()) and f"{local:%H:%M}" in shown
+
+    page.goto("/portal/subclouds/tz-a/")
+    wait_live(page)
+    detail = page.locator("#fault-rows time")
+    expect(detail).to_have_attribute("title", full, timeout=WAIT_MS)
+    expect(detail).to_have_text(shown)
+    # The history and the fields use the same zone, in the full form.
+    newest = page.locator("#history time").first
+    expect(newest).to_have_text(re.compile(rf"^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {local.tzname()}$"))
+    expect(page.locator('[data-field="created-at"]')).to_have_text(re.compile(rf" {local.tzname()}$"))
+    assert "UTC" not in page.locator("#detail").inner_text()

@@ -149,3 +149,34 @@ def test_it_describes_log_entries_in_words():
     )
     assert lines == ["availability-status: online → offline", "platform: in-sync → unknown",
                      "alarm 280.001 raised (subcloud=sc1)"]
+
+
+def test_it_gives_pages_and_scripts_the_one_vocabulary_of_the_python_choices(subcloud_factory):
+    """Filters, overview counts and the scripts' JSON all come from subclouds.choices and portal/wire.py."""
+    import json
+    import re
+
+    from portal.wire import PART_KEYS
+    from subclouds.choices import Availability, EndpointType, ManagementState, Severity, SyncStatus
+
+    client = browser_as("reader")
+    page = client.get("/portal/subclouds/").content.decode()
+    words = json.loads(re.search(r'<script id="vocabulary-data" type="application/json">(.*?)</script>', page).group(1))
+    assert [c["value"] for c in words["availability"]["choices"]] == Availability.values
+    assert [c["value"] for c in words["management"]["choices"]] == ManagementState.values
+    assert [c["value"] for c in words["sync"]["choices"]] == SyncStatus.values
+    assert [c["value"] for c in words["severity"]["choices"]] == Severity.values
+    assert [e["value"] for e in words["endpoints"]] == EndpointType.values
+    assert words["part_keys"] == list(PART_KEYS)
+
+    def options(html, name):
+        select = re.search(rf'<select id="f-{name}" name="{name}">(.*?)</select>', html).group(1)
+        return re.findall(r'<option value="([^"]*)"', select)[1:]  # after "any"
+
+    assert options(page, "availability") == Availability.values
+    assert options(page, "management") == ManagementState.values
+    assert options(page, "sync") == SyncStatus.values
+    assert options(client.get("/portal/alarms/").content.decode(), "severity") == Severity.values
+    overview = client.get("/portal/").content.decode()
+    counted = re.findall(r'data-count="([^"]+)"', overview)
+    assert counted == [*Availability.values, *ManagementState.values, *SyncStatus.values, "critical", "major"]

@@ -174,13 +174,71 @@ def test_it_records_manage_and_unmanage_in_the_change_log_and_outbox(subcloud_fa
     assert kinds[-4:] == ["dcorch", "audit-subcloud", "audit-subcloud", "dcorch"]
 
 
-def test_it_keeps_revisions_in_commit_order(subcloud_factory, drain):
-    subclouds = [subcloud_factory(f"s{i}") for i in range(5)]
-    for sc in subclouds:
-        online(sc)
-    drain()
-    revisions = list(StateChange.objects.order_by("created_at", "id").values_list("id", flat=True))
-    assert revisions == sorted(revisions)
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_revisions_in_commit_order(subcloud_factory):
+    """First to lock, last to commit: its revision still sorts before a later transaction's.
+
+    Transaction `first` locks its subcloud and appends its log row, then waits
+    before committing; `second` locks another subcloud and appends. Without the
+    change log's lock `second` would commit a higher revision while the lower
+    one is still invisible, and a client that has seen revision R would miss a
+    change below R. With it, `second` waits at append until `first` commits.
+    """
+    import threading
+    import time
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from state import changelog
+
+    subclouds = [subcloud_factory(f"s{i}") for i in range(2)]
+    appended, go = threading.Event(), threading.Event()
+    revision, pid, errors = {}, {}, []
+
+    def write(who, sc, before_commit):
+        try:
+            with transaction.atomic(), connection.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                pid[who] = cur.fetchone()[0]
+                Subcloud.objects.select_for_update().get(pk=sc.pk)
+                row = {"subcloud_id": sc.pk, "subcloud_name": sc.name, "changes": {"description": who},
+                       "previous": {}, "faults_raised": [], "faults_cleared": [], "sequence": None,
+                       "reason": "edit", "created_at": timezone.now()}
+                [revision[who]] = changelog.append(cur, [row])
+                before_commit()
+        except Exception as exc:  # noqa: BLE001 - a thread's failure is reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def hold():
+        appended.set()
+        assert go.wait(60), "the test never let the first transaction commit"
+
+    first = threading.Thread(target=write, args=("first", subclouds[0], hold))
+    second = threading.Thread(target=write, args=("second", subclouds[1], lambda: None))
+    first.start()
+    assert appended.wait(60)
+    second.start()
+    # Until `second` has committed or is waiting on a lock (the change log's), as PostgreSQL reports it.
+    while second.is_alive():
+        with connection.cursor() as cur:
+            cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid.get("second", 0)])
+            if cur.fetchone() == ("Lock",):
+                break
+        time.sleep(0.01)
+    visible = set(StateChange.objects.filter(reason="edit").values_list("id", flat=True))
+    go.set()
+    first.join(60)
+    second.join(60)
+    assert not errors
+    # No revision became visible before a lower one: the second's waited for the first's commit...
+    assert visible == set()
+    # ...and revision order is commit order.
+    assert revision["first"] < revision["second"]
+    assert list(StateChange.objects.filter(reason="edit").order_by("id").values_list("changes__description", flat=True)) == [
+        "first", "second"]
 
 
 def test_it_rolls_back_a_failing_update_marks_it_failed_and_applies_the_rest(subcloud_factory, drain):

@@ -2,11 +2,12 @@
 (function () {
   "use strict";
 
-  const { live, esc, formatTime, saveFilters } = window.dcportal;
+  const { live, esc, timeHtml, saveFilters, vocabulary } = window.dcportal;
   const container = document.getElementById("alarms-table");
   const form = document.getElementById("filters");
   const shown = document.getElementById("shown");
-  const SEVERITY = { critical: 4, major: 3, minor: 2, warning: 1 };
+  // Severities come most severe first: the first ranks highest.
+  const SEVERITY = Object.fromEntries(vocabulary.severity.choices.map((c, i, all) => [c.value, all.length - i]));
 
   const filters = new URLSearchParams(location.hash.slice(1));
   for (const el of form.elements) if (el.name && filters.has(el.name)) el.value = filters.get(el.name);
@@ -20,7 +21,7 @@
         `<td><a href="../subclouds/${encodeURIComponent(f.subcloud)}/">${esc(f.subcloud)}</a></td>` +
         `<td title="${esc(f.entity_instance_id)}">${esc(f.entity_instance_id)}</td>` +
         `<td title="${esc(f.reason_text)}">${esc(f.reason_text)}</td>` +
-        `<td title="${esc(formatTime(f["raised-at"], true))}">${esc(formatTime(f["raised-at"]))}</td></tr>`;
+        `<td>${timeHtml(f["raised-at"])}</td></tr>`;
     },
     sortValue(uuid, key) {
       const f = live.faults.get(uuid);

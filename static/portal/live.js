@@ -96,10 +96,13 @@
       this.parts.push(message);
       if (message.part < message.parts) return null;
       const whole = Object.assign({}, this.parts[0]);
-      for (const key of ["subclouds", "faults", "faults_raised", "faults_cleared"]) {
-        if (key in whole) whole[key] = this.parts.flatMap((p) => p[key] || []);
+      // The keys portal/wire.py spreads over parts: lists are concatenated, maps merged.
+      for (const key of vocabulary.part_keys) {
+        if (!(key in whole)) continue;
+        whole[key] = Array.isArray(whole[key])
+          ? this.parts.flatMap((p) => p[key] || [])
+          : Object.assign({}, ...this.parts.map((p) => p[key] || {}));
       }
-      whole.last_change = Object.assign({}, ...this.parts.map((p) => p.last_change || {}));
       this.parts = null;
       return whole;
     }
@@ -162,12 +165,12 @@
       });
     }
 
-    /* {name: {critical, major, minor, warning, total}} of the active faults. */
+    /* {name: {<each severity>, total}} of the active faults. */
     alarmCounts() {
       const counts = new Map();
       for (const fault of this.faults.values()) {
         let c = counts.get(fault.subcloud);
-        if (!c) counts.set(fault.subcloud, (c = { critical: 0, major: 0, minor: 0, warning: 0, total: 0 }));
+        if (!c) counts.set(fault.subcloud, (c = noAlarms()));
         c[fault.severity] = (c[fault.severity] || 0) + 1;
         c.total += 1;
       }
@@ -175,20 +178,53 @@
     }
   }
 
-  /* dcmanager timestamps are UTC "YYYY-MM-DD HH:MM:SS.ffffff"; shown in local time. */
+  /* A time as the API and the websocket spell it: ISO 8601 with a zone (the pages' <time datetime>),
+   * or dcmanager's UTC "YYYY-MM-DD HH:MM:SS.ffffff". */
   function parseTime(value) {
-    return value ? new Date(value.replace(" ", "T").slice(0, 23) + "Z") : null;
+    if (!value) return null;
+    if (/(Z|[+-]\d\d:?\d\d)$/.test(value)) return new Date(value);
+    return new Date(value.replace(" ", "T").slice(0, 23) + "Z");
   }
 
-  /* Local time: "14:03:27" today, "2026-11-24 14:03" before; `full` always gives both. */
+  /* The browser's zone name for a moment, e.g. "UTC", "EST", "GMT+1". */
+  function zoneName(d) {
+    const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d)
+      .find((p) => p.type === "timeZoneName");
+    return part ? part.value : "";
+  }
+
+  /* Every time on every page, in local time with its zone: "14:03:27 EST" today, "2026-11-24 14:03 EST"
+   * before; `full` always gives date and seconds. */
   function formatTime(value, full) {
     const d = parseTime(value);
     if (!d || isNaN(d)) return "–";
     const pad = (n) => String(n).padStart(2, "0");
     const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
     const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    if (full) return `${day} ${time}:${pad(d.getSeconds())}`;
-    return d.toDateString() === new Date().toDateString() ? `${time}:${pad(d.getSeconds())}` : `${day} ${time}`;
+    const zone = zoneName(d);
+    if (full) return `${day} ${time}:${pad(d.getSeconds())} ${zone}`;
+    return d.toDateString() === new Date().toDateString() ? `${time}:${pad(d.getSeconds())} ${zone}` : `${day} ${time} ${zone}`;
+  }
+
+  /* A <time> element for a table cell: the short form shown, the full form on hover. */
+  function timeHtml(value) {
+    const d = parseTime(value);
+    if (!d || isNaN(d)) return "–";
+    return `<time datetime="${esc(d.toISOString())}" title="${esc(formatTime(value, true))}">${esc(formatTime(value))}</time>`;
+  }
+
+  /* Server-rendered <time datetime> elements (UTC text without script) shown like the script's own:
+   * data-format="full" gets the full form, any other the short form with the full one on hover. */
+  function showTimes(root) {
+    for (const el of (root || document).querySelectorAll("time[datetime]")) {
+      const full = formatTime(el.dateTime, true);
+      if (el.dataset.format === "full") {
+        el.textContent = full;
+      } else {
+        el.textContent = formatTime(el.dateTime);
+        el.title = full;
+      }
+    }
   }
 
   const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
@@ -199,6 +235,13 @@
   function readJson(id) {
     const el = document.getElementById(id);
     return el ? JSON.parse(el.textContent) : null;
+  }
+
+  const vocabulary = readJson("vocabulary-data");
+
+  /* Per-severity alarm counts, all zero. */
+  function noAlarms() {
+    return Object.fromEntries([...vocabulary.severity.choices.map((c) => [c.value, 0]), ["total", 0]]);
   }
 
   const groups = new Map(Object.entries(readJson("groups-data") || {}).map(([id, name]) => [Number(id), name]));
@@ -214,7 +257,10 @@
     history.replaceState(null, "", filters.toString() ? `#${filters}` : location.pathname);
   }
 
-  window.dcportal = { live, esc, formatTime, parseTime, readJson, groups, saveFilters };
+  window.dcportal = {
+    live, esc, formatTime, parseTime, timeHtml, showTimes, readJson, vocabulary, noAlarms, groups, saveFilters,
+  };
+  document.addEventListener("DOMContentLoaded", () => showTimes());
 
   // The alarm count in the navigation, on every page.
   live.on((kind, info, store) => {

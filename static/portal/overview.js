@@ -2,8 +2,14 @@
 (function () {
   "use strict";
 
-  const { live, esc, groups, readJson } = window.dcportal;
-  const KEYS = ["total", "online", "offline", "managed", "unmanaged", "in-sync", "out-of-sync", "unknown", "critical", "major"];
+  const { live, esc, groups, readJson, vocabulary } = window.dcportal;
+  // The cards' statuses, in the cards' (and the per-group columns') order, from the one vocabulary.
+  const STATUSES = ["availability", "management", "sync"].map((kind) => vocabulary[kind]);
+  const HEADLINE = vocabulary.severity.choices.filter((c) => vocabulary.headline_severities.includes(c.value));
+  const COUNTED = [...STATUSES.flatMap((s) => s.choices), ...HEADLINE];
+  const KEYS = ["total", ...COUNTED.map((c) => c.value)];
+  // Problem counts (bad or warn tone) are only coloured while they are non-zero.
+  const PROBLEMS = new Set(COUNTED.filter((c) => c.tone === "bad" || c.tone === "warn").map((c) => c.value));
 
   function empty() {
     return Object.fromEntries(KEYS.map((k) => [k, 0]));
@@ -20,13 +26,11 @@
       bySubcloud.set(s.name, g);
       for (const c of [fleet, g]) {
         c.total += 1;
-        c[s["availability-status"]] += 1;
-        c[s["management-state"]] += 1;
-        c[s.sync_status] += 1;
+        for (const status of STATUSES) c[s[status.field]] += 1;
       }
     }
     for (const f of store.faults.values()) {
-      if (f.severity !== "critical" && f.severity !== "major") continue;
+      if (!vocabulary.headline_severities.includes(f.severity)) continue;
       fleet[f.severity] += 1;
       const g = bySubcloud.get(f.subcloud);
       if (g) g[f.severity] += 1;
@@ -40,8 +44,7 @@
       const n = fleet[el.dataset.count];
       el.textContent = n.toLocaleString();
       const stat = el.closest(".stat");
-      // Problem counts are only coloured while they are non-zero.
-      if (stat && ["offline", "out-of-sync", "critical", "major"].includes(el.dataset.count)) stat.classList.toggle("zero", n === 0);
+      if (stat && PROBLEMS.has(el.dataset.count)) stat.classList.toggle("zero", n === 0);
     }
     document.getElementById("total-line").textContent = `${fleet.total.toLocaleString()} subclouds`;
     const rows = [];
@@ -49,8 +52,7 @@
       const name = groups.get(id) || `group ${id}`;
       const link = `subclouds/#group=${id}`;
       rows.push(`<tr><th scope="row"><a href="${esc(link)}">${esc(name)}</a></th>` +
-        ["total", "online", "offline", "managed", "unmanaged", "in-sync", "out-of-sync", "unknown", "critical", "major"]
-          .map((k) => `<td class="num${c[k] && ["offline", "out-of-sync", "critical", "major"].includes(k) ? " hot" : ""}">${c[k]}</td>`)
+        KEYS.map((k) => `<td class="num${c[k] && PROBLEMS.has(k) ? " hot" : ""}">${c[k]}</td>`)
           .join("") + "</tr>");
     }
     document.getElementById("group-rows").innerHTML = rows.join("");

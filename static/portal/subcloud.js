@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  const { live, esc, groups } = window.dcportal;
+  const { live, esc, groups, formatTime, timeHtml, showTimes } = window.dcportal;
   const detail = document.getElementById("detail");
   const name = detail.dataset.name;
   let historyTimer = 0;
@@ -13,9 +13,10 @@
     if (el.hasAttribute("data-chip")) el.className = `chip s-${value}`;
   }
 
-  function show(value, key) {
+  function show(value, key, el) {
     if (value === null || value === undefined || value === "") return "–";
     if (key === "group_id") return groups.get(value) || `group ${value}`;
+    if (el.hasAttribute("data-time")) return formatTime(value, true); // portal/views.py TIME_FIELDS
     return String(value);
   }
 
@@ -24,7 +25,7 @@
     document.getElementById("deleted-banner").hidden = Boolean(s);
     if (!s) return;
     for (const el of document.querySelectorAll("[data-field]")) {
-      const text = show(s[el.dataset.field], el.dataset.field);
+      const text = show(s[el.dataset.field], el.dataset.field, el);
       if (el.textContent !== text) {
         chip(el, text);
         el.classList.remove("flash");
@@ -40,7 +41,7 @@
       .sort((a, b) => (a["raised-at"] < b["raised-at"] ? 1 : -1));
     document.getElementById("fault-rows").innerHTML = faults.length
       ? faults.map((f) => `<tr><td><span class="chip sev-${esc(f.severity)}">${esc(f.severity)}</span></td>` +
-          `<td>${esc(f.alarm_id)}</td><td>${esc(f.entity_instance_id)}</td><td>${esc(f["raised-at"].slice(0, 19))} UTC</td></tr>`).join("")
+          `<td>${esc(f.alarm_id)}</td><td>${esc(f.entity_instance_id)}</td><td>${timeHtml(f["raised-at"])}</td></tr>`).join("")
       : `<tr class="empty"><td colspan="4">No active alarms.</td></tr>`;
     updateButtons(s);
   }
@@ -49,7 +50,10 @@
     clearTimeout(historyTimer);
     historyTimer = setTimeout(async () => {
       const response = await fetch(detail.dataset.historyUrl, { credentials: "same-origin" });
-      if (response.ok) document.getElementById("history").innerHTML = await response.text();
+      if (!response.ok) return;
+      const history = document.getElementById("history");
+      history.innerHTML = await response.text();
+      showTimes(history);
     }, 300);
   }
 

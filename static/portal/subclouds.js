@@ -2,17 +2,13 @@
 (function () {
   "use strict";
 
-  const { live, esc, formatTime, groups, saveFilters } = window.dcportal;
+  const { live, esc, timeHtml, groups, saveFilters, vocabulary, noAlarms } = window.dcportal;
   const container = document.getElementById("subclouds-table");
   const form = document.getElementById("filters");
   const shown = document.getElementById("shown");
-  const endpointTypes = container.dataset.endpoints.split(",");
-  const SHORT = {
-    platform: "plat", identity: "id", "dc-cert": "cert", firmware: "fw",
-    kubernetes: "k8s", "kube-rootca": "rca", software: "sw",
-  };
+  const SHORT = Object.fromEntries(vocabulary.endpoints.map((e) => [e.value, e.short]));
   let alarms = new Map();
-  const NO_ALARMS = { critical: 0, major: 0, minor: 0, warning: 0, total: 0 };
+  const NO_ALARMS = noAlarms();
 
   // Filters live in the URL fragment (#availability=offline) so overview counts can link here.
   const filters = new URLSearchParams(location.hash.slice(1));
@@ -60,7 +56,7 @@
       `<td><span class="chip s-${esc(s.sync_status)}">${esc(s.sync_status)}</span></td>` +
       `<td><span class="eps">${eps}</span></td>` +
       `<td class="num">${alarmCell}</td>` +
-      `<td title="${esc(formatTime(live.lastChange.get(name), true))}">${esc(formatTime(live.lastChange.get(name)))}</td></tr>`;
+      `<td>${timeHtml(live.lastChange.get(name))}</td></tr>`;
   }
 
   function sortValue(name, key) {

@@ -6,6 +6,7 @@ import os
 import httpx
 from django.core.management.base import BaseCommand, CommandError
 
+from simulator.fleet import RECEIVER_KINDS
 from subclouds.models import Subcloud
 
 ACTIONS = ("online", "offline", "unreachable", "drift", "sync", "flap", "dead-office",
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--status", help="drift: the sync status (default out-of-sync)")
         parser.add_argument("--period", type=float, help="flap: seconds between flips")
         parser.add_argument("--seconds", type=float, help="offline / unreachable / dead-office: back online after this long")
-        parser.add_argument("--receiver", choices=("dcorch", "certmon"), default="dcorch")
+        parser.add_argument("--receiver", choices=RECEIVER_KINDS, default=RECEIVER_KINDS[0])
 
     def handle(self, *args, action, url, **options):
         try:
