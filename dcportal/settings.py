@@ -289,6 +289,9 @@ def _redis_db_url(url, db):
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
 
 
+# Where `manage.py simulate_control` finds the development subcloud simulator (simulator/fleet.py).
+SIMULATOR_URL = env_str("DCPORTAL_SIMULATOR_URL", default="http://127.0.0.1:8120")
+
 # The broker shares the channel layer's Redis on its own DB index.
 CELERY_REDIS_DB = env_int("DCPORTAL_CELERY_REDIS_DB", default=1, minimum=0)
 CELERY_BROKER_URL = env_str("DCPORTAL_CELERY_BROKER_URL", default="") or _redis_db_url(REDIS_URL, CELERY_REDIS_DB)
