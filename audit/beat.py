@@ -1,17 +1,18 @@
 """The beat scheduler: Celery's persistent scheduler, plus the beat process's heartbeat from its tick."""
 
-import socket
 import time
 
 from celery.beat import PersistentScheduler
 from django.conf import settings
+
+from state.kinds import WorkerKind, beat_heartbeat_name
 
 from .heartbeat import Heartbeat
 
 
 class HeartbeatScheduler(PersistentScheduler):
     def __init__(self, *args, **kwargs):
-        self.heartbeat = Heartbeat(f"dcportal-audit-beat@{socket.gethostname()}", "beat")
+        self.heartbeat = Heartbeat(beat_heartbeat_name(), WorkerKind.BEAT)
         self.next_beat = 0.0
         super().__init__(*args, **kwargs)
 

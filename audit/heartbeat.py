@@ -1,6 +1,6 @@
 """Signs of life of the Celery worker and beat, written from their main loops.
 
-Each touches $DCPORTAL_HEARTBEAT_FILE (what the OCF monitors check) and upserts
+Each touches settings.AUDIT_HEARTBEAT_FILE ($DCPORTAL_HEARTBEAT_FILE) (what the OCF monitors check) and upserts
 its WorkerHeartbeat row (what /v1.0/state/stats lists) every
 DCPORTAL_AUDIT_HEARTBEAT_SECONDS. Both run on the process's own loop (the
 worker's event-loop timer, beat's tick), never on a thread: a process that is
@@ -15,6 +15,8 @@ from pathlib import Path
 from celery import bootsteps
 from django.conf import settings
 
+from state.kinds import WorkerKind
+
 log = logging.getLogger(__name__)
 
 
@@ -25,8 +27,7 @@ class Heartbeat:
         self.name = name
         self.kind = kind
         self.started_at = timezone.now()
-        path = os.environ.get("DCPORTAL_HEARTBEAT_FILE", "")
-        self.file = Path(path) if path else None
+        self.file = Path(settings.AUDIT_HEARTBEAT_FILE) if settings.AUDIT_HEARTBEAT_FILE else None
 
     def beat(self):
         from django.db import DatabaseError, close_old_connections
@@ -63,7 +64,7 @@ class WorkerHeartbeatStep(bootsteps.StartStopStep):
         self.heartbeat = None
 
     def start(self, consumer):
-        self.heartbeat = self.heartbeat or Heartbeat(consumer.hostname, "audit")
+        self.heartbeat = self.heartbeat or Heartbeat(consumer.hostname, WorkerKind.AUDIT)
         self.heartbeat.beat()
         self.timer = consumer.timer.call_repeatedly(settings.AUDIT_HEARTBEAT_SECONDS, self.heartbeat.beat, priority=10)
 

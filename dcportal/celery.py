@@ -1,28 +1,16 @@
 """The Celery app (`python -m celery -A dcportal worker|beat`): audits and outbound notifications.
 
-Celery processes run on the settings without the psycopg pool: a pool inherited
-across prefork's fork breaks (celery#9953, #10554), so they use persistent
-connections with health checks instead (DCPORTAL_DB_POOL_MAX=0). That is decided
-here, before Django reads its settings, and only in a process started by the
-celery command: every other process imports this module too (dcportal/__init__.py).
+Celery processes run without the psycopg pool (settings.py decides that from the
+command line, see DB_POOL_MAX). Every process imports this module
+(dcportal/__init__.py), so that tasks sent from the API use this app's broker.
 """
 
 import logging
 import os
-import sys
 
 from celery import Celery, signals
 
-
-def _is_celery_command():
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    return "celery.__main__" in sys.modules or getattr(spec, "name", "") == "celery.__main__"
-
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcportal.settings")
-if _is_celery_command():
-    os.environ["DCPORTAL_DB_POOL_MAX"] = "0"
 
 app = Celery("dcportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -125,12 +125,24 @@ def manage(*args, check=True, **kwargs):
     return subprocess.run([PY, str(ROOT / "manage.py"), *args], cwd=ROOT, check=check, **kwargs)
 
 
-def admin_password():
-    path = RUN_DIR / "admin-password"
+def kept_secret(name, nbytes):
+    """A random secret made once per checkout and kept in RUN_DIR/name (mode 600), so restarts keep it."""
+    path = RUN_DIR / name
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
+        RUN_DIR.mkdir(mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(nbytes))
     return path.read_text().strip()
+
+
+def admin_password():
+    return kept_secret("admin-password", 12)
+
+
+def use_secret_key():
+    """Every process ./dev starts signs with this checkout's key (system check dcportal.E001 wants one)."""
+    os.environ.setdefault("DCPORTAL_SECRET_KEY", kept_secret("secret-key", 48))
 
 
 class Supervisor:
@@ -187,6 +199,7 @@ def cmd_up(args):
     from dcportal import processes
 
     fleet = int(os.environ.get("DCPORTAL_DEMO_FLEET", "200"))
+    use_secret_key()
     with Services():
         manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
         manage("ensure_admin", "--username", "admin", "--password", admin_password())
@@ -253,6 +266,7 @@ def ensure_test_packages():
 
 def cmd_test(args):
     ensure_test_packages()
+    use_secret_key()
     venv_bin = Path(PY).parent
     steps = [
         ("ruff", [str(venv_bin / "ruff"), "check", "."]),
@@ -270,6 +284,7 @@ def cmd_test(args):
 
 
 def cmd_manage(args):
+    use_secret_key()
     with Services():
         return subprocess.run([PY, "manage.py", *args], cwd=ROOT).returncode
 

@@ -9,14 +9,49 @@ from pathlib import Path
 
 import environ
 
+from .env import env_bool, env_float, env_int, env_list, env_str, process_name, program
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+DEBUG = env_bool("DCPORTAL_DEBUG", default=False)
+# Signs sessions and CSRF tokens: required in production (system check dcportal.E001 when DEBUG is off).
+# ./dev up keeps one per checkout (RUN_DIR/secret-key); the OCF agents pass it through env_file.
+INSECURE_SECRET_KEY = "dev-insecure-change-me"
+SECRET_KEY = env_str("DCPORTAL_SECRET_KEY", default=INSECURE_SECRET_KEY)
+ALLOWED_HOSTS = env_list("DCPORTAL_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DCPORTAL_CSRF_TRUSTED_ORIGINS", default=[])
 
-DEBUG = env.bool("DCPORTAL_DEBUG", default=False)
-SECRET_KEY = env.str("DCPORTAL_SECRET_KEY", default="dev-insecure-change-me")
-ALLOWED_HOSTS = env.list("DCPORTAL_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
-CSRF_TRUSTED_ORIGINS = env.list("DCPORTAL_CSRF_TRUSTED_ORIGINS", default=[])
+# -- HTTPS deployment (README.md, docs/ha.md); `manage.py check --deploy` is clean with DCPORTAL_HTTPS on -----
+# Served over HTTPS (directly or behind a TLS proxy): secure cookies, HSTS, and a redirect of plain HTTP.
+HTTPS = env_bool("DCPORTAL_HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("DCPORTAL_SSL_REDIRECT", default=HTTPS)
+# The OCF monitors and Prometheus ask over plain HTTP on the node itself: never redirected.
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^metrics/?$"]
+SECURE_HSTS_SECONDS = env_int("DCPORTAL_HSTS_SECONDS", default=31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DCPORTAL_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("DCPORTAL_HSTS_PRELOAD", default=False)
+# A TLS-terminating proxy's header saying the client used HTTPS, e.g. X-Forwarded-Proto (its value must be "https").
+# Only behind a proxy that always sets (overwrites) it: a client could send it itself otherwise.
+PROXY_SSL_HEADER = env_str("DCPORTAL_PROXY_SSL_HEADER")
+if PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
+# The pages read the CSRF token from their forms, never from the cookie.
+CSRF_COOKIE_HTTPONLY = True
+# No inline script, style or handler anywhere (the pages, the admin, the API docs): only files from this origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],  # the live websocket: same origin (CSP3 'self' covers ws: / wss:)
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 INSTALLED_APPS = [
     "daphne",
@@ -52,6 +87,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # After authentication (and DRF's, which sets request.user): Cache-Control on authenticated responses.
+    "dcportal.middleware.PrivateCacheMiddleware",
 ]
 
 # The dcmanager client uses trailing slashes, scripts often don't: both paths
@@ -80,7 +118,7 @@ TEMPLATES = [
 
 # PostgreSQL only: select_for_update is the concurrency control of the state
 # service and does nothing on SQLite.
-DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dcportal")}
+DATABASES = {"default": environ.Env().db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dcportal")}
 DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
 # libpq's unix-socket form, postgres://user@/db?host=/socket/dir (what pgserver prints).
 if "host" in DATABASES["default"].get("OPTIONS", {}):
@@ -88,26 +126,34 @@ if "host" in DATABASES["default"].get("OPTIONS", {}):
 # Server-side parameter binding: the state worker sends arrays of thousands
 # of values per statement, and client-side quoting of those cost ~1 ms per row.
 DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+# Each process names its connections (pg_stat_activity.application_name): DCPORTAL_PROCESS_NAME, set by
+# the launchers, or derived from the command line (dcportal-api, dcportal-state-<name>, dcportal-audit...).
+PROCESS_NAME = process_name()
+DATABASES["default"]["OPTIONS"]["application_name"] = PROCESS_NAME
 # Long-lived processes (daphne, state workers) use psycopg's pool; the
 # connection of a process is reused instead of reconnecting per message.
-DB_POOL_MAX = env.int("DCPORTAL_DB_POOL_MAX", default=4)
+DB_POOL_MAX = env_int("DCPORTAL_DB_POOL_MAX", default=4, minimum=0)
+# Celery processes never pool: a pool inherited across prefork's fork breaks (celery#9953, #10554),
+# so they use persistent connections with health checks instead.
+if program()[0] == "celery":
+    DB_POOL_MAX = 0
 if DB_POOL_MAX > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DB_POOL_MAX,
-        "timeout": env.float("DCPORTAL_DB_POOL_TIMEOUT", default=10.0),
+        "timeout": env_float("DCPORTAL_DB_POOL_TIMEOUT", default=10.0, minimum=0.1),
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Child processes started by tests point at the test database with this.
-if env.str("DCPORTAL_DATABASE_NAME", default=""):
-    DATABASES["default"]["NAME"] = env.str("DCPORTAL_DATABASE_NAME")
-if env.str("DCPORTAL_TEST_DB_NAME", default=""):
-    DATABASES["default"]["TEST"] = {"NAME": env.str("DCPORTAL_TEST_DB_NAME")}
+if env_str("DCPORTAL_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = env_str("DCPORTAL_DATABASE_NAME")
+if env_str("DCPORTAL_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": env_str("DCPORTAL_TEST_DB_NAME")}
 
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CHANNEL_PREFIX = env.str("DCPORTAL_CHANNEL_PREFIX", default="asgi")
+REDIS_URL = env_str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+CHANNEL_PREFIX = env_str("DCPORTAL_CHANNEL_PREFIX", default="asgi")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -175,60 +221,63 @@ SPECTACULAR_SETTINGS = {
 }
 
 # The state service.
-STATE_WORKER_BATCH = env.int("DCPORTAL_STATE_BATCH", default=250)
-STATE_SWEEP_SECONDS = env.float("DCPORTAL_STATE_SWEEP_SECONDS", default=2.0)
-STATE_HEARTBEAT_SECONDS = env.float("DCPORTAL_STATE_HEARTBEAT_SECONDS", default=5.0)
+STATE_WORKER_BATCH = env_int("DCPORTAL_STATE_BATCH", default=250, minimum=1)
+STATE_SWEEP_SECONDS = env_float("DCPORTAL_STATE_SWEEP_SECONDS", default=2.0, minimum=0.01)
+STATE_HEARTBEAT_SECONDS = env_float("DCPORTAL_STATE_HEARTBEAT_SECONDS", default=5.0, minimum=0.1)
 STATE_BULK_MAX = 1000
 # Applied intake rows (the acceptance log) and change-log rows (history,
 # websocket resync) are pruned by the state workers after these ages.
-STATE_KEEP_APPLIED_HOURS = env.float("DCPORTAL_STATE_KEEP_APPLIED_HOURS", default=24.0)
-STATE_KEEP_CHANGES_HOURS = env.float("DCPORTAL_STATE_KEEP_CHANGES_HOURS", default=24.0 * 7)
+STATE_KEEP_APPLIED_HOURS = env_float("DCPORTAL_STATE_KEEP_APPLIED_HOURS", default=24.0, minimum=0)
+STATE_KEEP_CHANGES_HOURS = env_float("DCPORTAL_STATE_KEEP_CHANGES_HOURS", default=24.0 * 7, minimum=0)
 
 # The live-status websocket (portal/feed.py, docs/websockets.md).
 # Fallback poll of the change log when a doorbell is lost.
-PORTAL_FEED_POLL_SECONDS = env.float("DCPORTAL_FEED_POLL_SECONDS", default=0.4)
+PORTAL_FEED_POLL_SECONDS = env_float("DCPORTAL_FEED_POLL_SECONDS", default=0.4, minimum=0.01)
 # Change-log rows read per query by a process's feed.
-PORTAL_FEED_BATCH = env.int("DCPORTAL_FEED_BATCH", default=5000)
+PORTAL_FEED_BATCH = env_int("DCPORTAL_FEED_BATCH", default=5000, minimum=1)
 # How long a new socket waits for its process's feed to find the end of the log.
-PORTAL_FEED_READY_TIMEOUT = env.float("DCPORTAL_FEED_READY_TIMEOUT", default=15.0)
+PORTAL_FEED_READY_TIMEOUT = env_float("DCPORTAL_FEED_READY_TIMEOUT", default=15.0, minimum=0.1)
 # On average at most one message per socket per interval (portal.consumers.Pace): bursts are merged (10 messages/s).
-PORTAL_WS_MIN_INTERVAL = env.float("DCPORTAL_WS_MIN_INTERVAL", default=0.1)
+PORTAL_WS_MIN_INTERVAL = env_float("DCPORTAL_WS_MIN_INTERVAL", default=0.1, minimum=0)
 # A resync needing more changes than this gets a fresh snapshot instead.
-PORTAL_WS_RESYNC_MAX = env.int("DCPORTAL_WS_RESYNC_MAX", default=50000)
+PORTAL_WS_RESYNC_MAX = env_int("DCPORTAL_WS_RESYNC_MAX", default=50000, minimum=0)
 # Larger messages go out in parts; must stay within daphne's --websocket_max_message_size (1 MiB).
-PORTAL_WS_MAX_MESSAGE_BYTES = env.int("DCPORTAL_WS_MAX_MESSAGE_BYTES", default=1000000)
+PORTAL_WS_MAX_MESSAGE_BYTES = env_int("DCPORTAL_WS_MAX_MESSAGE_BYTES", default=1000000, minimum=1024)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DCPORTAL_LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": env_str("DCPORTAL_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
 # -- Audit and outbound notifications: Celery (dcportal/celery.py, audit/) ---------------------------
 # Seconds between audit cycles; a cycle still running when the next is due delays it (cycles never overlap).
-AUDIT_INTERVAL = env.float("DCPORTAL_AUDIT_INTERVAL", default=20.0)
+AUDIT_INTERVAL = env_float("DCPORTAL_AUDIT_INTERVAL", default=20.0, minimum=0.1)
 # Probes in flight at once per audit task, and each probe's whole deadline (no retries within a cycle).
-AUDIT_CONNECTIONS = env.int("DCPORTAL_AUDIT_CONNECTIONS", default=100)
-AUDIT_TIMEOUT = env.float("DCPORTAL_AUDIT_TIMEOUT", default=5.0)
+AUDIT_CONNECTIONS = env_int("DCPORTAL_AUDIT_CONNECTIONS", default=100, minimum=1)
+AUDIT_TIMEOUT = env_float("DCPORTAL_AUDIT_TIMEOUT", default=5.0, minimum=0.1)
 # Subclouds per audit task: a cycle fans out over every worker process (and host) in chunks of this size.
-AUDIT_CHUNK = env.int("DCPORTAL_AUDIT_CHUNK", default=1000)
+AUDIT_CHUNK = env_int("DCPORTAL_AUDIT_CHUNK", default=1000, minimum=1)
 # Expiry of the cycle lock, renewed while the cycle runs: a cycle whose worker died stops blocking after this.
-AUDIT_LOCK_SECONDS = env.float("DCPORTAL_AUDIT_LOCK_SECONDS", default=max(60.0, 3 * AUDIT_INTERVAL))
+AUDIT_LOCK_SECONDS = env_float("DCPORTAL_AUDIT_LOCK_SECONDS", default=max(60.0, 3 * AUDIT_INTERVAL), minimum=1)
 # Each subcloud is re-sent as an update-state-only refresh about once per this period (domain.md, Audit).
-AUDIT_REFRESH_SECONDS = env.float("DCPORTAL_AUDIT_REFRESH_SECONDS", default=3600.0)
+AUDIT_REFRESH_SECONDS = env_float("DCPORTAL_AUDIT_REFRESH_SECONDS", default=3600.0, minimum=1)
 # Worker and beat heartbeats (file for the OCF monitors, WorkerHeartbeat row for /v1.0/state/stats).
-AUDIT_HEARTBEAT_SECONDS = env.float("DCPORTAL_AUDIT_HEARTBEAT_SECONDS", default=STATE_HEARTBEAT_SECONDS)
+AUDIT_HEARTBEAT_SECONDS = env_float("DCPORTAL_AUDIT_HEARTBEAT_SECONDS", default=STATE_HEARTBEAT_SECONDS, minimum=0.1)
+# The file the Celery worker or beat touches (set per process by its OCF agent); empty: none.
+AUDIT_HEARTBEAT_FILE = env_str("DCPORTAL_HEARTBEAT_FILE")
 # Outbound notifications (audit/outbox.py); an empty URL means that receiver is not told (logged once).
-DCORCH_URL = env.str("DCPORTAL_DCORCH_URL", default="")
-CERTMON_URL = env.str("DCPORTAL_CERTMON_URL", default="")
-OUTBOX_POLL_SECONDS = env.float("DCPORTAL_OUTBOX_POLL_SECONDS", default=1.0)
-OUTBOX_TIMEOUT = env.float("DCPORTAL_OUTBOX_TIMEOUT", default=5.0)
-OUTBOX_BATCH = env.int("DCPORTAL_OUTBOX_BATCH", default=1000)
+DCORCH_URL = env_str("DCPORTAL_DCORCH_URL", default="")
+CERTMON_URL = env_str("DCPORTAL_CERTMON_URL", default="")
+OUTBOX_POLL_SECONDS = env_float("DCPORTAL_OUTBOX_POLL_SECONDS", default=1.0, minimum=0.01)
+OUTBOX_TIMEOUT = env_float("DCPORTAL_OUTBOX_TIMEOUT", default=5.0, minimum=0.1)
+OUTBOX_BATCH = env_int("DCPORTAL_OUTBOX_BATCH", default=1000, minimum=1)
 # Retry backoff while a receiver is down: doubles from the first value up to the second.
-OUTBOX_BACKOFF = (env.float("DCPORTAL_OUTBOX_BACKOFF_MIN", default=0.5), env.float("DCPORTAL_OUTBOX_BACKOFF_MAX", default=30.0))
+OUTBOX_BACKOFF = (env_float("DCPORTAL_OUTBOX_BACKOFF_MIN", default=0.5, minimum=0.01),
+                  env_float("DCPORTAL_OUTBOX_BACKOFF_MAX", default=30.0, minimum=0.01))
 
 
 def _redis_db_url(url, db):
@@ -241,11 +290,14 @@ def _redis_db_url(url, db):
     return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
 
 
+# Where `manage.py simulate_control` finds the development subcloud simulator (simulator/fleet.py).
+SIMULATOR_URL = env_str("DCPORTAL_SIMULATOR_URL", default="http://127.0.0.1:8120")
+
 # The broker shares the channel layer's Redis on its own DB index.
-CELERY_REDIS_DB = env.int("DCPORTAL_CELERY_REDIS_DB", default=1)
-CELERY_BROKER_URL = env.str("DCPORTAL_CELERY_BROKER_URL", default="") or _redis_db_url(REDIS_URL, CELERY_REDIS_DB)
+CELERY_REDIS_DB = env_int("DCPORTAL_CELERY_REDIS_DB", default=1, minimum=0)
+CELERY_BROKER_URL = env_str("DCPORTAL_CELERY_BROKER_URL", default="") or _redis_db_url(REDIS_URL, CELERY_REDIS_DB)
 # Prefix of every broker and audit key (tests give each run its own).
-CELERY_KEY_PREFIX = env.str("DCPORTAL_CELERY_PREFIX", default="dcportal:")
+CELERY_KEY_PREFIX = env_str("DCPORTAL_CELERY_PREFIX", default="dcportal:")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": CELERY_KEY_PREFIX,
     # Tasks are short and ETA-free: an unacked one is redelivered after 5 minutes, not an hour.
@@ -260,7 +312,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_WORKER_CONCURRENCY = env.int("DCPORTAL_AUDIT_WORKER_CONCURRENCY", default=3)
+CELERY_WORKER_CONCURRENCY = env_int("DCPORTAL_AUDIT_WORKER_CONCURRENCY", default=3, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_WORKER_SEND_TASK_EVENTS = False

@@ -7,24 +7,85 @@ or that make it useless, so they count; the state workers' heartbeats and the
 backlog of pending updates are only reported ("warn"): they have their own
 resources and monitors, and restarting the API would not bring them back.
 `manage.py healthcheck` runs the same checks from the command line.
+
+Anonymous callers (load balancers, the OCF api monitor, which reads only the HTTP
+code) get the overall status and one status per check, nothing else: host and
+worker names, backlog, timings and failure reasons need any valid API token
+(X-Auth-Token / Authorization: Token) or a logged-in session. A failure reason is
+a fixed word chosen by the exception's class ("timeout", "refused", "unreachable"...)
+or a message of ours (CheckFailed): never the exception's text, which can carry a
+DSN, a socket path or a password; that goes to the server log.
 """
 
 import asyncio
+import logging
 import time
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, InterfaceError, OperationalError, ProgrammingError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
+from accounts.authentication import token_from_headers, user_for_token
 from state.kinds import WorkerKind
 from state.models import StateUpdate, WorkerHeartbeat
 from state.stats import alive_since
 
+log = logging.getLogger(__name__)
+
 DEEP_VALUES = {"1", "true", "yes"}
+
+
+class CheckFailed(Exception):
+    """A failure whose message we wrote (no configuration in it): shown as is to token holders."""
+
+
+# Most specific first; the first class found along the exception's cause chain names the reason.
+REASONS = [
+    (TimeoutError, "timeout"),  # also asyncio's and socket's
+    (ConnectionRefusedError, "refused"),
+    (ProgrammingError, "schema missing or query refused"),
+    (OperationalError, "unreachable"),
+    (InterfaceError, "unreachable"),
+    (DatabaseError, "database error"),
+    (ConnectionError, "unreachable"),
+    (OSError, "unreachable"),
+]
+
+
+def _redis_reasons():
+    try:
+        import redis.exceptions as r
+    except ImportError:  # pragma: no cover - redis is a dependency
+        return []
+    return [(r.TimeoutError, "timeout"), (r.AuthenticationError, "refused"), (r.ConnectionError, "unreachable")]
+
+
+def _kombu_reasons():
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    return [(KombuOperationalError, "unreachable")]
+
+
+def failure_reason(err):
+    """A fixed word for err, from its class or that of an exception in its cause chain."""
+    table = _redis_reasons() + REASONS + _kombu_reasons()
+    seen = set()
+    chain = []
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        chain.append(err)
+        err = err.__cause__ or err.__context__
+    for e in chain:
+        if isinstance(e, CheckFailed):
+            return str(e)
+    for cls, reason in table:
+        if any(isinstance(e, cls) for e in chain):
+            return reason
+    return "failed"
 
 
 def versions(request):
@@ -83,10 +144,10 @@ def _check_worker(name, max_age):
     """One worker's own database heartbeat is fresh: proves its main loop reaches the database."""
     beat_at = WorkerHeartbeat.objects.filter(name=name).values_list("beat_at", flat=True).first()
     if beat_at is None:
-        raise LookupError(f"no heartbeat row for worker {name!r}")
+        raise CheckFailed(f"no heartbeat row for worker {name!r}")
     age = (timezone.now() - beat_at).total_seconds()
     if age > max_age:
-        raise TimeoutError(f"worker {name!r} last wrote its heartbeat {age:.1f}s ago (max {max_age}s)")
+        raise CheckFailed(f"worker {name!r} last wrote its heartbeat {age:.1f}s ago (max {max_age}s)")
     return {"heartbeat_age_seconds": round(age, 3)}
 
 
@@ -96,15 +157,16 @@ def _check_celery_ping(node):
 
     replies = app.control.ping(destination=[node], timeout=3)
     if not any(node in reply for reply in replies):
-        raise TimeoutError(f"celery node {node!r} did not answer a ping through the broker")
+        raise CheckFailed(f"celery node {node!r} did not answer a ping through the broker")
 
 
-def _check(fn):
+def _check(name, fn):
     started = time.monotonic()
     try:
         details = fn()
-    except Exception as err:  # noqa: BLE001 - any failure is "down", with its reason
-        return {"status": "down", "error": f"{type(err).__name__}: {err}"[:300]}
+    except Exception as err:  # noqa: BLE001 - any failure is "down", with a fixed reason; the details go to the log
+        log.warning("health check %s failed: %s: %s", name, type(err).__name__, err)
+        return {"status": "down", "error": failure_reason(err)}
     result = {"status": "ok", "ms": round((time.monotonic() - started) * 1000, 1)}
     result.update(details or {})
     if result.get("warn"):
@@ -116,25 +178,42 @@ def _check(fn):
 def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
     """The health report; status "down" if any check is down, "degraded" if one only warns."""
     checks = {
-        "database": _check(_check_database),
-        "channel_layer": _check(async_to_sync(_channel_round_trip)),
+        "database": _check("database", _check_database),
+        "channel_layer": _check("channel_layer", async_to_sync(_channel_round_trip)),
     }
     if deep:
-        checks["state_tables"] = _check(_check_state_tables)
-        checks["broker"] = _check(_check_broker)
-        checks["workers"] = _check(_check_workers)
+        checks["state_tables"] = _check("state_tables", _check_state_tables)
+        checks["broker"] = _check("broker", _check_broker)
+        checks["workers"] = _check("workers", _check_workers)
     if worker:
-        checks["worker"] = _check(lambda: _check_worker(worker, worker_max_age))
+        checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age))
         if celery_ping:
-            checks["celery_ping"] = _check(lambda: _check_celery_ping(worker))
+            checks["celery_ping"] = _check("celery_ping", lambda: _check_celery_ping(worker))
     statuses = {c["status"] for c in checks.values()}
     status = "down" if "down" in statuses else "degraded" if "warn" in statuses else "ok"
     return {"status": status, "checks": checks}
 
 
+def may_see_details(request):
+    """Any valid API token, or a logged-in session (the pages' users)."""
+    try:
+        if getattr(request, "user", None) is not None and request.user.is_authenticated:
+            return True
+        token = token_from_headers(request.headers)
+        return token is not None and user_for_token(token) is not None
+    except DatabaseError:  # the database is what is down: nobody can be recognised, so no details
+        return False
+
+
+def redacted(report):
+    """What anyone may know: up or not, per dependency."""
+    return {"status": report["status"], "checks": {name: {"status": c["status"]} for name, c in report["checks"].items()}}
+
+
 def healthz(request):
     report = run_checks(deep=request.GET.get("deep", "").lower() in DEEP_VALUES)
-    return JsonResponse(report, status=503 if report["status"] == "down" else 200)
+    body = report if may_see_details(request) else redacted(report)
+    return JsonResponse(body, status=503 if report["status"] == "down" else 200)
 
 
 def root(request):

@@ -3,6 +3,8 @@
 Kept apart from models.py so that rules.py (no I/O) can name them.
 """
 
+import socket
+
 from django.db import models
 
 from subclouds.choices import SyncStatus
@@ -39,3 +41,9 @@ class WorkerKind(models.TextChoices):
     STATE = "state"
     AUDIT = "audit"
     BEAT = "beat"
+
+
+def beat_heartbeat_name(host=None):
+    """The WorkerHeartbeat name of the Celery beat on `host` (this one by default): written by audit/beat.py,
+    checked by `manage.py healthcheck --beat` (the OCF agent dcportal-audit-beat's deep monitor)."""
+    return f"dcportal-audit-beat@{host or socket.gethostname()}"

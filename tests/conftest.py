@@ -21,6 +21,8 @@ from state.worker import apply_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONAS = (*ROLES, "superuser", "outsider")
+# The processes tests start run the system checks (dcportal.E001 wants a key when DEBUG is off); ./dev test sets one.
+os.environ.setdefault("DCPORTAL_SECRET_KEY", "tests-" + "k" * 60)
 
 
 @pytest.fixture(autouse=True, scope="session")

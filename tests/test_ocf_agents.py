@@ -193,6 +193,7 @@ def write_env_file(path, channel_prefix, extra=""):
         f"DCPORTAL_DATABASE_NAME={connection.settings_dict['NAME']}\n"
         f'DCPORTAL_CHANNEL_PREFIX="{channel_prefix}"\n'
         f"DCPORTAL_CELERY_PREFIX={channel_prefix}:\n"
+        f"DCPORTAL_SECRET_KEY={os.environ['DCPORTAL_SECRET_KEY']}\n"
         "DCPORTAL_STATE_HEARTBEAT_SECONDS=1\n"
         "DCPORTAL_STATE_SWEEP_SECONDS=0.5\n"
         "DCPORTAL_AUDIT_HEARTBEAT_SECONDS=1\n" + extra

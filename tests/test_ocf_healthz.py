@@ -1,6 +1,14 @@
-"""/healthz?deep=1 and `manage.py healthcheck`: what the OCF level-10 monitors ask."""
+"""/healthz?deep=1 and `manage.py healthcheck`: what the OCF level-10 monitors ask.
 
+Details (names, backlog, reasons) need a token; anonymous callers get statuses only.
+"""
+
+import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -8,6 +16,7 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from state.kinds import beat_heartbeat_name
 from state.models import StateUpdate, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +36,7 @@ def test_it_reports_the_backlog_and_warns_without_a_live_state_worker(client_as,
                                   format="json")
     assert r.status_code == 202, r.content
     heartbeat("dcportal-audit@host", kind="audit")  # a live Celery worker is no state worker
-    r = APIClient().get("/healthz?deep=1")
+    r = client_as("reader").get("/healthz?deep=1")
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["status"] == "degraded"
@@ -42,10 +51,10 @@ def test_it_reports_the_backlog_and_warns_without_a_live_state_worker(client_as,
     assert set(APIClient().get("/healthz").json()["checks"]) == {"database", "channel_layer"}
 
 
-def test_it_is_ok_with_a_live_state_worker_and_lists_stale_ones():
+def test_it_is_ok_with_a_live_state_worker_and_lists_stale_ones(client_as):
     heartbeat("state-0")
     heartbeat("state-9", age=3600)
-    r = APIClient().get("/healthz?deep=1")
+    r = client_as("outsider").get("/healthz?deep=1")  # any valid token, whatever its role
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["status"] == "ok"
@@ -54,16 +63,20 @@ def test_it_is_ok_with_a_live_state_worker_and_lists_stale_ones():
     assert body["checks"]["state_tables"]["pending"] == 0
 
 
-def test_it_answers_503_naming_the_broker_when_it_is_down(tmp_path):
-    with override_settings(CELERY_BROKER_URL=f"redis+socket://{tmp_path}/nobody.sock"):
-        r = APIClient().get("/healthz?deep=1")
+def test_it_answers_503_naming_the_broker_when_it_is_down(tmp_path, client_as):
+    with override_settings(CELERY_BROKER_URL=f"redis+socket://:hunter2@{tmp_path}/nobody.sock"):
+        r = client_as("reader").get("/healthz?deep=1")
+        anonymous = APIClient().get("/healthz?deep=1")
         plain = APIClient().get("/healthz")
     assert r.status_code == 503, r.content
     body = r.json()
     assert body["status"] == "down"
     assert body["checks"]["broker"]["status"] == "down"
-    assert body["checks"]["broker"]["error"]
+    assert body["checks"]["broker"]["error"] == "unreachable"  # a fixed reason: no socket path, no password
+    assert str(tmp_path) not in r.content.decode() and "hunter2" not in r.content.decode()
     assert body["checks"]["database"]["status"] == "ok"
+    assert anonymous.status_code == 503
+    assert anonymous.json()["checks"]["broker"] == {"status": "down"}
     assert plain.status_code == 200  # only the deep check depends on the broker
 
 
@@ -87,3 +100,37 @@ def test_it_fails_the_celery_ping_of_a_node_that_does_not_answer(capsys):
     with pytest.raises(CommandError, match="celery_ping"):
         call_command("healthcheck", worker="dcportal-audit@nowhere", max_age=5, celery_ping=True)
     assert "did not answer a ping" in capsys.readouterr().out
+
+
+def test_it_tells_anonymous_callers_only_the_statuses(client_as):
+    heartbeat("state-0")
+    heartbeat("secret-host-worker", kind="audit", age=3600)
+    r = APIClient().get("/healthz?deep=1", HTTP_X_AUTH_TOKEN="not-a-token")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"status": "ok", "checks": {name: {"status": "ok"} for name in DEEP_CHECKS}}
+    assert b"secret-host-worker" not in r.content and b"pending" not in r.content
+    detailed = client_as("reader").get("/healthz?deep=1")
+    assert b"secret-host-worker" in detailed.content
+    assert detailed.json()["checks"]["state_tables"]["pending"] == 0
+
+
+def test_it_checks_this_hosts_beat_by_the_name_the_beat_writes(capsys):
+    with pytest.raises(CommandError, match="worker"):
+        call_command("healthcheck", beat=True, max_age=5)
+    assert f"no heartbeat row for worker '{beat_heartbeat_name()}'" in capsys.readouterr().out
+    heartbeat(beat_heartbeat_name(), kind="beat")
+    call_command("healthcheck", beat=True, max_age=5)
+    assert '"worker": {' in capsys.readouterr().out
+
+
+def test_it_reports_an_unreachable_database_without_its_dsn_or_socket_path(tmp_path):
+    """The full report (what a token holder or the OCF monitor sees) with the database on a socket that is not there."""
+    socket_dir = tmp_path / "pg-socket-dir"
+    env = {**os.environ, "DATABASE_URL": f"postgres://dcp:s3cretpw@/dcportal?host={socket_dir}", "DCPORTAL_DB_POOL_MAX": "0"}
+    r = subprocess.run([sys.executable, "manage.py", "healthcheck"], cwd=Path(__file__).resolve().parent.parent, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["checks"]["database"] == {"status": "down", "error": "unreachable"}
+    assert str(socket_dir) not in r.stdout and "s3cretpw" not in r.stdout
+    assert str(socket_dir) in r.stderr  # the details are logged on the server side

@@ -178,3 +178,8 @@
 
   window.VirtualTable = VirtualTable;
 })();
+
+/* The filter forms filter in place as you type: Enter must not submit them (no inline handler: the CSP forbids it). */
+document.addEventListener("submit", function (event) {
+  if (event.target.matches("form.filters")) event.preventDefault();
+});

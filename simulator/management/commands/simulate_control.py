@@ -1,9 +1,9 @@
 """`manage.py simulate_control ACTION ...`: drive a running subcloud simulator (see simulator/fleet.py)."""
 
 import json
-import os
 
 import httpx
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from simulator.fleet import RECEIVER_KINDS
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=ACTIONS)
-        parser.add_argument("--url", default=os.environ.get("DCPORTAL_SIMULATOR_URL", "http://127.0.0.1:8120"),
+        parser.add_argument("--url", default=settings.SIMULATOR_URL,
                             help="the simulator (default $DCPORTAL_SIMULATOR_URL or http://127.0.0.1:8120)")
         parser.add_argument("--subcloud", action="append", default=[], help="a subcloud name (repeatable)")
         parser.add_argument("--group", help="every subcloud of this dcportal subcloud group")
