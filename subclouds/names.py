@@ -28,8 +28,11 @@ REGION_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 
 
 def _char_problem(char):
-    if unicodedata.category(char) == "Cc":
+    category = unicodedata.category(char)
+    if category == "Cc":
         return f"must not contain the control character {ascii(char)}"
+    if category in ("Zl", "Zp"):  # U+2028, U+2029: line breaks to str.splitlines and some terminals
+        return f"must not contain the line separator {ascii(char)}"
     if char in BIDI_CONTROLS:
         return f"must not contain the bidirectional control {ascii(char)}"
     if char == "/":

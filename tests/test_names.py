@@ -9,12 +9,14 @@ what cannot be printed.
 
 import threading
 from io import StringIO
+from urllib.parse import quote
 
 import pytest
 from django.core import checks
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 from django.db import connection, connections, transaction
+from django.utils.html import escape
 
 from api.management.output import cell, table
 from state import operations
@@ -22,6 +24,7 @@ from subclouds.errors import Conflict
 from subclouds.models import EndpointStatus, Subcloud, SubcloudGroup
 
 from .conftest import wait_until
+from .test_pages_views import browser_as
 
 JSON = "json"
 
@@ -31,6 +34,7 @@ REFUSED_NAMES = [
     ("control-newline-inside", "sc\nx"),
     ("control-c1", "sc\x85x"),
     ("control-del", "sc\x7fx"),
+    ("line-separator", "sc\u2028x"),
     ("bidi-override", "sc\u202egnp.exe"),
     ("bidi-isolate", "sc\u2067x"),
     ("bidi-mark", "sc\u200fx"),
@@ -93,12 +97,17 @@ def test_it_still_lets_the_default_group_keep_its_name(operator):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["east-1", "Ottawa Site 3", "sous-nuage_é", "子云-7", "a" * 255, "1a", "Default-like"])
+@pytest.mark.parametrize("name", ["east-1", "Ottawa Site 3", "sous-nuage_é", "子云-7", "a" * 255, "1a", "Default-like",
+                                  "50% #2 & <b>'\"", "semi;colon,comma=eq@at~"])
 def test_it_accepts_names_within_the_rules_and_they_have_a_detail_page(operator, name):
     r = operator.post("/v1.0/subclouds/", {"name": name}, format=JSON)
     assert r.status_code == 200, r.content
     assert Subcloud.objects.get().name == name
-    assert operator.get(f"/v1.0/subclouds/{name}").json()["id"] == r.json()["id"]
+    path = quote(name, safe="")  # as the pages' links encode it (encodeURIComponent)
+    assert operator.get(f"/v1.0/subclouds/{path}").json()["id"] == r.json()["id"]
+    page = browser_as("reader").get(f"/portal/subclouds/{path}/")
+    assert page.status_code == 200
+    assert escape(name) in page.content.decode()
     r = operator.post("/v1.0/subcloud-groups/", {"name": name}, format=JSON)
     assert r.status_code == 200, r.content
 
