@@ -6,11 +6,12 @@ row lock, which serialises them with the state workers. Refusals are
 subclouds.errors.Refused (and its Conflict / NotFound) and leave everything unchanged.
 """
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
+from django.db.models import Q
 
 from subclouds.choices import ENDPOINT_TYPES, ManagementState
 from subclouds.errors import Conflict
-from subclouds.models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud
+from subclouds.models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud, new_region_name
 
 from . import changelog, rules, store
 
@@ -22,21 +23,34 @@ def _locked_state(subcloud_id):
     return states[subcloud_id]
 
 
+# Subcloud names and region names are one namespace: every lookup and state update
+# addressed by "name or region" must find exactly one subcloud. Two registrations that
+# both checked before either committed could still collide across the two unique
+# columns, so the check and the INSERT run under this lock, one registration at a time.
+NAMES_LOCK = 0x6463_6E6D  # "dcnm"
+
+
 def register_subcloud(data):
-    """Register an existing subcloud: unmanaged, offline, complete, every endpoint unknown, no alarm."""
+    """Register an existing subcloud: unmanaged, offline, complete, every endpoint unknown, no alarm.
+
+    409 when its name or region name is any subcloud's name or region name.
+    """
     data = dict(data)
     group = data.pop("group_id", None)
     data["group_id"] = group.pk if group else DEFAULT_GROUP_ID
-    for key in ("name", "region_name"):
-        if key in data and Subcloud.objects.filter(**{key: data[key]}).exists():
-            raise Conflict(f"Subcloud with {key} {data[key]!r} already exists", key)
-    try:
-        with transaction.atomic():
-            subcloud = Subcloud.objects.create(**data)
-            EndpointStatus.objects.bulk_create(EndpointStatus(subcloud=subcloud, endpoint_type=e) for e in ENDPOINT_TYPES)
-            changelog.log_lifecycle(subcloud.pk, subcloud.name, "registered", {"registered": True})
-    except IntegrityError:  # a concurrent registration won the race
-        raise Conflict(f"Subcloud {data['name']!r} or its region name already exists", "name") from None
+    data["region_name"] = data.get("region_name") or new_region_name()
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [NAMES_LOCK])
+        for key in ("name", "region_name"):
+            taken = Subcloud.objects.filter(Q(name=data[key]) | Q(region_name=data[key])).first()
+            if taken is not None:
+                what = "name" if taken.name == data[key] else "region name"
+                raise Conflict(f"Subcloud with {key} {data[key]!r} already exists: it is the {what} of subcloud "
+                               f"{taken.name!r} (names and region names are one namespace)", key)
+        subcloud = Subcloud.objects.create(**data)
+        EndpointStatus.objects.bulk_create(EndpointStatus(subcloud=subcloud, endpoint_type=e) for e in ENDPOINT_TYPES)
+        changelog.log_lifecycle(subcloud.pk, subcloud.name, "registered", {"registered": True})
     return subcloud
 
 

@@ -42,6 +42,8 @@ class BoundedLoader(yaml.SafeLoader):
 
 def load(text):
     """The mapping of a bootstrap values document; BadDocument with a reason otherwise."""
+    if not isinstance(text, (bytes, str)):  # e.g. a JSON object where the file's text belongs
+        raise BadDocument("must be a YAML document (a file or its text)")
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
             raise BadDocument(f"larger than {MAX_BYTES} bytes")
@@ -56,6 +58,11 @@ def load(text):
             loader.dispose()
     except yaml.YAMLError as err:
         raise BadDocument(f"not a YAML file: {str(err)[:200]}") from None
+    except BadDocument:
+        raise
+    # A value its tag cannot build: 2024-13-45 (ValueError), `!!int abc`, 5,000 digits, `!!bool maybe` (KeyError).
+    except (ValueError, ArithmeticError, LookupError, TypeError) as err:
+        raise BadDocument(f"a value cannot be read: {str(err)[:200]}") from None
     if not isinstance(values, dict):
         raise BadDocument("must be a YAML mapping")
     return values

@@ -7,9 +7,11 @@ normalised to model field names. Errors name the field as the client sent it.
 
 import ipaddress
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import names
 from .choices import ManagementState, UpdateApplyType
 from .models import SubcloudGroup
 
@@ -48,13 +50,23 @@ def _ip(value):
         raise serializers.ValidationError(f"{value!r} is not an IP address") from None
 
 
-def _name(value, what):
-    value = value.strip()
-    if not value:
-        raise serializers.ValidationError(f"{what} name must not be empty")
-    if value.isdigit():
-        raise serializers.ValidationError(f"{what} name must contain alphabetic characters")
-    return value
+class NameField(serializers.CharField):
+    """A name checked by one of subclouds/names.py's rules, as sent: never trimmed, so never longer than it looks.
+
+    DRF's default trim_whitespace would strip a newline followed by 255 characters down to
+    255 and accept it; here leading or trailing whitespace is refused instead.
+    """
+
+    def __init__(self, problem, **kwargs):
+        self.problem = problem
+        super().__init__(max_length=names.MAX_LENGTH, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        problem = self.problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "group id or name"})
@@ -110,16 +122,20 @@ def _bootstrap_values(upload):
 
     try:
         values = load(upload.read(MAX_BOOTSTRAP_READ) if hasattr(upload, "read") else upload)
-    except (BadDocument, UnicodeDecodeError) as err:
+    except (BadDocument, UnicodeError) as err:
         raise serializers.ValidationError({"bootstrap_values": [str(err)]}) from None
     out = {}
     for theirs, ours in BOOTSTRAP_KEYS.items():
         value = values.get(theirs)
         if value is None:
             continue
-        if isinstance(value, (dict, list)):
-            raise serializers.ValidationError({"bootstrap_values": [f"{theirs} must be a single value"]})
-        out[ours] = str(value)
+        # Plain scalars only: !!set, !!binary, timestamps and the like would be stored as their Python text.
+        if not isinstance(value, (str, int, float)):  # bool is an int
+            raise serializers.ValidationError({"bootstrap_values": [f"{theirs} must be a single value (text or number)"]})
+        try:
+            out[ours] = str(value)
+        except ValueError:  # an int past Python's 4,300-digit printing limit, e.g. 0x and 5,000 hex digits
+            raise serializers.ValidationError({"bootstrap_values": [f"{theirs} is too long a number"]}) from None
     return out
 
 
@@ -130,11 +146,12 @@ MAX_BOOTSTRAP_READ = 64 * 1024 + 1
 class RegisterSubcloud(StrictSerializer):
     ignored_fields = INSTALL_ONLY_FIELDS
 
-    name = serializers.CharField(max_length=255)
+    name = NameField(names.subcloud_name_problem)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
     location = serializers.CharField(max_length=255, required=False, allow_blank=True, allow_null=True)
     group_id = GroupRefField(required=False)
-    region_name = serializers.RegexField(r"^[A-Za-z0-9_.-]{1,255}$", required=False)
+    # The RegexValidator only puts the pattern in the OpenAPI schema; region_name_problem decides.
+    region_name = NameField(names.region_name_problem, required=False, validators=[RegexValidator(names.REGION_NAME_PATTERN)])
     software_version = serializers.CharField(max_length=255, required=False, allow_null=True)
     management_subnet = serializers.CharField(required=False, allow_null=True)
     management_start_ip = serializers.CharField(required=False, allow_null=True)
@@ -152,9 +169,6 @@ class RegisterSubcloud(StrictSerializer):
             data.setdefault("software_version", data.pop("release"))
             data.pop("release", None)
         return super().to_internal_value(data)
-
-    def validate_name(self, value):
-        return _name(value, "subcloud")
 
     def validate_management_subnet(self, value):
         if value is None:
@@ -184,13 +198,10 @@ class UpdateSubcloud(StrictSerializer):
 
 
 class GroupInput(StrictSerializer):
-    name = serializers.CharField(max_length=255)
+    name = NameField(names.group_name_problem)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
     update_apply_type = serializers.ChoiceField(UpdateApplyType.choices, required=False)
     max_parallel_subclouds = serializers.IntegerField(min_value=1, max_value=5000, required=False)
-
-    def validate_name(self, value):
-        return _name(value, "group")
 
     def validate(self, attrs):
         if not attrs:  # only possible for a (partial) update

@@ -42,7 +42,10 @@ class SubcloudGroup(models.Model):
 
 
 def new_region_name():
-    return secrets.token_hex(16)
+    """32 hex characters, as dcmanager generates; never digits only, which would read as an id."""
+    while (name := secrets.token_hex(16)).isdigit():
+        pass
+    return name
 
 
 class Subcloud(models.Model):

@@ -11,6 +11,7 @@ from django.utils import timezone
 from .errors import Conflict, NotFound, Refused
 from .inputs import storable
 from .models import DEFAULT_GROUP_ID, Subcloud, SubcloudGroup
+from .names import RESERVED_GROUP_NAMES, is_reserved
 
 
 def get_subcloud(ref):
@@ -38,9 +39,16 @@ def get_group(ref):
     return found
 
 
+def _check_group_name_free(name, group=None):
+    """409 for a taken name, and for any spelling of Default (dcmanager reserves it case-insensitively)."""
+    if is_reserved(name, RESERVED_GROUP_NAMES) and not (group and group.is_default and name == group.name):
+        raise Conflict(f"Subcloud group {name!r} already exists: the name is reserved for the Default group", "name")
+    if SubcloudGroup.objects.filter(name=name).exclude(pk=group.pk if group else None).exists():
+        raise Conflict(f"Subcloud group {name!r} already exists", "name")
+
+
 def create_group(data):
-    if SubcloudGroup.objects.filter(name=data["name"]).exists():
-        raise Conflict(f"Subcloud group {data['name']!r} already exists", "name")
+    _check_group_name_free(data["name"])
     try:
         return SubcloudGroup.objects.create(**data)
     except IntegrityError:
@@ -50,8 +58,8 @@ def create_group(data):
 def update_group(group, data):
     if group.is_default and "name" in data and data["name"] != group.name:
         raise Refused("The Default group cannot be renamed", "name")
-    if "name" in data and SubcloudGroup.objects.filter(name=data["name"]).exclude(pk=group.pk).exists():
-        raise Conflict(f"Subcloud group {data['name']!r} already exists", "name")
+    if "name" in data:
+        _check_group_name_free(data["name"], group)
     for key, value in data.items():
         setattr(group, key, value)
     group.updated_at = timezone.now()

@@ -22,12 +22,21 @@ def api_json(data):
     return JSONRenderer().render(data).decode()
 
 
+def printable(text):
+    """text with every non-printable character (controls, bidi overrides, line breaks) as a \\x / \\u escape.
+
+    Rows stored before the name rules (or any free text) must not move the cursor,
+    recolour the terminal or reorder the table when printed.
+    """
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def cell(value):
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return printable(str(value))
 
 
 def table(rows, columns):
