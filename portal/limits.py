@@ -57,7 +57,8 @@ class Slots:
 
     @staticmethod
     def _key(user_id):
-        return f"{settings.CHANNEL_PREFIX}:ws-sockets:{user_id}"
+        # The channel layer's own prefix (tests give each session its own).
+        return f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}:ws-sockets:{user_id}"
 
     async def take(self, sock):
         """True if `sock` may stay open (it then holds one of its user's slots). Redis down: allowed (logged)."""

@@ -5,12 +5,14 @@ Everything runs on the real PostgreSQL and Redis that ./dev test provides.
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
@@ -208,3 +210,46 @@ def simulator_fixtures(count, prefix):
         return simulator
 
     return simulator, sim
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daphne:
+    """`daphne dcportal.asgi:application` on the test database; restartable on the same port."""
+
+    def __init__(self, log_dir, **env):
+        self.env = env  # extra environment (settings) of the daphne process
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_dir) / "daphne.log"
+        self.proc = None
+
+    def start(self):
+        env = dict(os.environ, DCPORTAL_DATABASE_NAME=connection.settings_dict["NAME"], DCPORTAL_DB_POOL_MAX="2", **self.env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"],
+            cwd=ROOT, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if httpx.get(self.url + "/", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"daphne did not start:\n{self.log_path.read_text(errors='replace')}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)

@@ -7,10 +7,6 @@ Screenshots go to $DCPORTAL_SCREENSHOTS (the README's: docs/screenshots) or the 
 
 import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +14,6 @@ from pathlib import Path
 import httpx
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
@@ -28,55 +23,13 @@ from state import operations
 from state.models import StateChange
 from subclouds.choices import ENDPOINT_TYPES
 from subclouds.models import EndpointStatus, Fault, Subcloud, SubcloudGroup
-from tests.conftest import ROOT, make_user
+from tests.conftest import Daphne, free_port, make_user  # noqa: F401 - free_port: test_faults_recovery imports it here
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "pw-12345678"  # make_user's
 WAIT_MS = 15000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daphne:
-    """`daphne dcportal.asgi:application` on the test database; restartable on the same port."""
-
-    def __init__(self, log_dir):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log_dir) / "daphne.log"
-        self.proc = None
-
-    def start(self):
-        env = dict(os.environ, DCPORTAL_DATABASE_NAME=connection.settings_dict["NAME"], DCPORTAL_DB_POOL_MAX="2")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"],
-            cwd=ROOT, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(self.url + "/", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError(f"daphne did not start:\n{self.log_path.read_text(errors='replace')}")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
