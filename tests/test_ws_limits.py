@@ -219,3 +219,30 @@ async def test_it_caps_a_users_sockets_over_every_process(daphne, settings):
     assert json.loads(first["text"])["type"] == "snapshot"
     for comm in [*here, admitted]:
         await comm.disconnect()
+
+
+def test_it_rechecks_any_number_of_credentials_in_two_queries():
+    """The guard's batch: tokens and sessions of many users, each kind of revocation, two queries in all."""
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.credentials import credential_for, still_valid
+    from accounts.models import hash_token
+
+    users = [make_user("reader") for _ in range(40)]
+    tokens = [credential_for(u, token_hash=hash_token(token_headers(u)["X-Auth-Token"])) for u in users[:20]]
+    clients = [session_client(u) for u in users[20:]]
+    sessions = [credential_for(u, session=SessionStore(c.cookies["sessionid"].value)) for u, c in zip(users[20:], clients)]
+    with CaptureQueriesContext(connection) as queries:
+        assert still_valid(tokens + sessions) == set(tokens + sessions)
+    assert len(queries) == 2
+
+    ApiToken.objects.filter(key_hash=tokens[0].token_hash).delete()
+    get_user_model().objects.filter(pk=tokens[1].user_id).update(is_active=False)
+    users[2].groups.clear()
+    assert clients[0].post("/logout/").status_code == 302
+    users[21].set_password("changed-12345678")  # a password change ends the user's sessions
+    users[21].save()
+    revoked = {tokens[0], tokens[1], tokens[2], sessions[0], sessions[1]}
+    assert still_valid(tokens + sessions) == set(tokens + sessions) - revoked
