@@ -18,10 +18,15 @@ def role_of(user):
     cached = getattr(user, "_dcportal_role", False)
     if cached is not False:
         return cached
-    names = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
-    role = next((r for r in (OPERATOR, SERVICE, READER) if r in names), None)
+    role = role_from_groups(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
     user._dcportal_role = role
     return role
+
+
+def role_from_groups(names):
+    """The role a user holding these group names has (the strongest one), or None."""
+    names = set(names or ())
+    return next((r for r in (OPERATOR, SERVICE, READER) if r in names), None)
 
 
 def set_role(user, role):

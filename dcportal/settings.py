@@ -243,6 +243,15 @@ PORTAL_WS_MIN_INTERVAL = env_float("DCPORTAL_WS_MIN_INTERVAL", default=0.1, mini
 PORTAL_WS_RESYNC_MAX = env_int("DCPORTAL_WS_RESYNC_MAX", default=50000, minimum=0)
 # Larger messages go out in parts; must stay within daphne's --websocket_max_message_size (1 MiB).
 PORTAL_WS_MAX_MESSAGE_BYTES = env_int("DCPORTAL_WS_MAX_MESSAGE_BYTES", default=1000000, minimum=1024)
+# Every so often each process re-checks the credentials of all its open sockets at once (one batch):
+# a revoked token, deactivated user, removed role or ended session closes its socket (4401).
+PORTAL_WS_RECHECK_SECONDS = env_float("DCPORTAL_WS_RECHECK_SECONDS", default=2.0, minimum=0.1)
+# A socket older than this is closed (4408) and its client reconnects with ?since=.
+PORTAL_WS_MAX_LIFETIME_SECONDS = env_float("DCPORTAL_WS_MAX_LIFETIME_SECONDS", default=24 * 3600.0, minimum=1)
+# At most one full snapshot per socket per interval: a resync needing one sooner waits, and requests meanwhile merge.
+PORTAL_WS_SNAPSHOT_INTERVAL = env_float("DCPORTAL_WS_SNAPSHOT_INTERVAL", default=5.0, minimum=0)
+# Open sockets per user, over every daphne process (counted in Redis); one more is closed at once (4429).
+PORTAL_WS_MAX_SOCKETS_PER_USER = env_int("DCPORTAL_WS_MAX_SOCKETS_PER_USER", default=20, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,9 @@
 
 Thin on purpose: the feed (portal/feed.py) reads the log once per process and
 hands every socket the same batches; a socket only keeps what it has not sent
-yet and sends on average at most one message per PORTAL_WS_MIN_INTERVAL (Pace).
+yet and sends on average at most one message per PORTAL_WS_MIN_INTERVAL (Pace),
+and at most one snapshot per PORTAL_WS_SNAPSHOT_INTERVAL. It remembers what it
+authenticated with, for the feed's guard to re-check (portal/limits.py: close codes).
 """
 
 import asyncio
@@ -15,9 +17,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.credentials import credential_for
 from accounts.roles import role_of
 
-from . import changes, feed, wire
+from . import changes, feed, limits, wire
 from .delta import Delta
 
 log = logging.getLogger(__name__)
@@ -40,25 +43,54 @@ class StatusConsumer(AsyncWebsocketConsumer):
     # listener and hands changes to its sockets in-process (deliver()).
     channel_layer_alias = None
 
+    ending = False  # closed (or being closed) by the server
+    credential = None
+    slot = None
+    sender = None
+
+    def _authorize(self):
+        """The credential of a user holding a role, or None (any role may read)."""
+        user = self.scope.get("user")
+        if role_of(user) is None:
+            return None
+        return credential_for(user, self.scope.get("auth_token_hash"), self.scope.get("session"))
+
     async def connect(self):
-        # Any role may read; no role (or no valid credentials) is refused.
-        if await database_sync_to_async(role_of)(self.scope.get("user")) is None:
+        # No role (or no valid credentials): the handshake is refused.
+        self.credential = await database_sync_to_async(self._authorize)()
+        if self.credential is None:
             await self.close()
             return
+        self.opened = asyncio.get_running_loop().time()  # the guard closes it after PORTAL_WS_MAX_LIFETIME_SECONDS
+        self.last_snapshot = None
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
         self.base = 0  # the client has every change up to here
         self.queue = []  # batches from the feed not sent yet
         self.resync = _since((query.get("since") or [None])[0])
         self.wake = asyncio.Event()
-        self.sender = None
         await self.accept()
         try:
-            await feed.join(self)
+            joined = await feed.join(self)
         except TimeoutError:
             log.warning("live feed not ready; closing the socket so that the client retries")
             await self.close(code=1013)
             return
-        self.sender = asyncio.create_task(self._send_loop())
+        if not await joined.slots.take(self):
+            # Accepted first so that the client sees the code (a refused handshake is a bare HTTP 403).
+            await self.end(limits.TOO_MANY)
+            return
+        if not self.ending:  # the feed's guard may have closed it meanwhile
+            self.sender = asyncio.create_task(self._send_loop())
+
+    async def end(self, code):
+        """Close from the server with one of portal/limits.py's codes; nothing is sent after it."""
+        if self.ending:
+            return
+        self.ending = True
+        if self.sender is not None and self.sender is not asyncio.current_task():
+            self.sender.cancel()
+            await asyncio.gather(self.sender, return_exceptions=True)
+        await self.close(code=code, reason=limits.REASONS[code])
 
     async def disconnect(self, code):
         if getattr(self, "sender", None) is not None:
@@ -82,7 +114,7 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     def deliver(self, batch):
         """Called by the feed with every batch it reads."""
-        if batch.revision > self.base:
+        if batch.revision > self.base and not self.ending:
             self.queue.append(batch)
             self.wake.set()
 
@@ -133,6 +165,15 @@ class StatusConsumer(AsyncWebsocketConsumer):
             await self.close(code=1011)
 
     async def _send_snapshot(self):
+        """A full snapshot, at most one per PORTAL_WS_SNAPSHOT_INTERVAL: one needed sooner waits its turn,
+        and the resync requests that arrive meanwhile are answered by it (merged)."""
+        loop = asyncio.get_running_loop()
+        if self.last_snapshot is not None:
+            wait = self.last_snapshot + settings.PORTAL_WS_SNAPSHOT_INTERVAL - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                self.resync = None
+        self.last_snapshot = loop.time()
         revision, texts = await database_sync_to_async(changes.snapshot_message)()
         # Queued batches up to the snapshot's revision are in it; later ones follow.
         self.base = revision

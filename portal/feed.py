@@ -4,7 +4,9 @@ In each daphne process one Feed task listens on the broadcast group
 (state/broadcast.py), reads the rows after the last one it read (portal/changes.py;
 also every FEED_POLL_SECONDS, so a lost doorbell only delays), merges them into
 one Batch (portal/delta.py) and hands it in-process to the sockets of that
-process (portal/consumers.py), which coalesce and rate-limit.
+process (portal/consumers.py), which coalesce and rate-limit. Beside it, its guard
+re-checks the credentials of all the process's sockets at once every
+PORTAL_WS_RECHECK_SECONDS and closes the revoked and the too old (portal/limits.py).
 """
 
 import asyncio
@@ -17,8 +19,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import DatabaseError
 
+from accounts.credentials import still_valid
 from state.broadcast import FEED_GROUP
 
+from . import limits
 from .changes import current_revision, read_rows
 from .delta import Batch
 
@@ -35,6 +39,7 @@ class Feed:
         self.last = None
         self.ready = asyncio.Event()
         self.wake = asyncio.Event()
+        self.slots = limits.Slots()
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self):
@@ -43,6 +48,7 @@ class Feed:
         # blocking pop of its own, independent of the layer's shared receive buffer and lock.
         channel = f"portal-feed.{uuid.uuid4().hex}"
         listener = asyncio.create_task(self._listen(layer, channel))
+        guard = asyncio.create_task(self._guard())
         try:
             backoff = 0.5
             while self.last is None:
@@ -65,7 +71,9 @@ class Feed:
                     log.exception("feed read failed; retrying on the next poll")
         finally:
             listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+            guard.cancel()
+            await asyncio.gather(listener, guard, return_exceptions=True)
+            await asyncio.shield(self.slots.close())
             try:
                 await asyncio.shield(layer.group_discard(FEED_GROUP, channel))
             except Exception as err:  # noqa: BLE001 - membership expires anyway (group_expiry)
@@ -88,6 +96,32 @@ class Feed:
                 log.warning("feed doorbell channel failed (%s); polling only", err)
                 joined = None
                 await asyncio.sleep(2)
+
+    async def _guard(self):
+        """Closes this process's sockets whose credential was revoked (one batched check for all of
+        them, accounts/credentials.py) or whose lifetime is over; vouches for the others' slots."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(settings.PORTAL_WS_RECHECK_SECONDS)
+            try:
+                await self._check(loop.time())
+            except Exception:
+                log.exception("socket re-check failed; retrying on the next round")
+
+    async def _check(self, now):
+        live = [s for s in self.sockets if not s.ending]
+        for sock in [s for s in live if now - s.opened >= settings.PORTAL_WS_MAX_LIFETIME_SECONDS]:
+            await sock.end(limits.LIFETIME)
+        live = [s for s in live if not s.ending]
+        try:
+            valid = await database_sync_to_async(still_valid)({s.credential for s in live})
+        except DatabaseError as err:
+            # Not a verdict: nothing is closed for a database outage.
+            log.warning("socket credentials not re-checked (%s); retrying on the next round", err)
+        else:
+            for sock in [s for s in live if s.credential not in valid]:
+                await sock.end(limits.REVOKED)
+        await self.slots.refresh([s for s in live if not s.ending])
 
     async def _read(self):
         while True:
@@ -124,13 +158,14 @@ async def join(sock):
 
 
 async def leave(sock):
-    """Unsubscribe; the last socket of a process stops its feed."""
+    """Unsubscribe (and free its slot); the last socket of a process stops its feed."""
     loop = asyncio.get_running_loop()
     feed = _feeds.get(loop)
     if feed is None:
         return
     feed.leave(sock)
-    if not feed.sockets:
+    await feed.slots.release(sock)
+    if not feed.sockets and _feeds.get(loop) is feed:  # another socket may have left meanwhile
         del _feeds[loop]
         feed.task.cancel()
         await asyncio.gather(feed.task, return_exceptions=True)

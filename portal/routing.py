@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts.authentication import token_from_headers, user_for_token
+from accounts.models import hash_token
 
 from . import origin
 from .consumers import StatusConsumer
@@ -33,14 +34,17 @@ class BrowserOriginValidator(OriginValidator):
 
 
 class TokenAuthMiddleware(BaseMiddleware):
-    """X-Auth-Token (or Authorization: Token) on the handshake wins over the session; a bad token is no user."""
+    """X-Auth-Token (or Authorization: Token) on the handshake wins over the session; a bad token is no user.
+
+    The token's hash stays in the scope (`auth_token_hash`): the socket is re-checked against it while open.
+    """
 
     async def __call__(self, scope, receive, send):
         headers = CaseInsensitiveMapping({k.decode("latin1"): v.decode("latin1") for k, v in scope.get("headers", [])})
         token = token_from_headers(headers)
         if token is not None:
             user = await database_sync_to_async(user_for_token)(token)
-            scope = dict(scope, user=user or AnonymousUser())
+            scope = dict(scope, user=user or AnonymousUser(), auth_token_hash=hash_token(token))
         return await super().__call__(scope, receive, send)
 
 

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from accounts.roles import ROLES
-from dcportal.processes import Simulator, StateWorker, environment
+from dcportal.processes import Daphne, Simulator, StateWorker, environment
 from state import operations
 from state.worker import apply_batch
 
@@ -176,3 +176,8 @@ def simulator_fixtures(count, prefix):
         return simulator
 
     return simulator, sim
+
+
+def daphne_on_test_db(log_dir, **settings):
+    """A real daphne (dcportal.processes.Daphne) on the test database with DCPORTAL_* `settings`; call .start()."""
+    return Daphne(log_dir, environment(connection.settings_dict["NAME"], db_pool_max=2, **settings))

@@ -16,18 +16,16 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
-from django.db import connection
 from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import ApiToken
-from dcportal.processes import Daphne, environment
 from portal.changes import current_revision
 from state import operations
 from state.models import StateChange
 from subclouds.choices import ENDPOINT_TYPES
 from subclouds.models import EndpointStatus, Fault, Subcloud, SubcloudGroup
-from tests.conftest import make_user
+from tests.conftest import daphne_on_test_db, make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -58,8 +56,7 @@ def browser():
 @pytest.fixture
 def server(transactional_db, tmp_path):
     """daphne on the test database; restartable on the same port (stop(), then launch().start())."""
-    env = environment(connection.settings_dict["NAME"], db_pool_max=2)
-    daphne = Daphne(tmp_path, env).start()
+    daphne = daphne_on_test_db(tmp_path).start()
     yield daphne
     daphne.stop(timeout=15)
 

@@ -355,7 +355,8 @@ async def test_it_resumes_from_since_given_in_the_handshake():
     await comm.disconnect()
 
 
-async def test_it_answers_a_too_old_resync_with_a_snapshot():
+async def test_it_answers_a_too_old_resync_with_a_snapshot(settings):
+    settings.PORTAL_WS_SNAPSHOT_INTERVAL = 0  # two snapshots back to back (rationing: tests/test_ws_limits.py)
     ids = await register("sc-o1", "sc-o2")
     await describe(ids[0], "pruned")
     # The log keeps only its newest rows (as a retention job would leave it).

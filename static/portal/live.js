@@ -62,9 +62,14 @@
       this.ws = ws;
       this.parts = null;
       ws.onmessage = (event) => this.receive(JSON.parse(event.data));
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         if (this.ws !== ws) return;
         this.ws = null;
+        // 4401: the session ended (docs/websockets.md, "Closing"); log in again instead of retrying.
+        if (event.code === 4401) {
+          location.assign(`/login/?next=${encodeURIComponent(location.pathname)}`);
+          return;
+        }
         this.retry();
       };
     }
