@@ -1,14 +1,40 @@
-"""How django-axes sees a client and answers a locked-out login (settings AXES_*_CALLABLE).
+"""How django-axes sees a client, counts its failures and answers a locked-out login (settings AXES_*).
 
 Every password check goes through django.contrib.auth.authenticate(request=...), so the
-login page, the admin's login and any JSON identity endpoint share the same counters.
+login page, the admin's login and any JSON identity endpoint (a DRF view passing its own
+request) share the same counters and the same 429.
 """
 
 import math
 
+from axes.backends import AxesStandaloneBackend
+from axes.handlers.database import AxesDatabaseHandler
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.http import JsonResponse
 from django.shortcuts import render
+
+
+def django_request(request):
+    """The HttpRequest under a DRF Request. axes marks a lockout on the object it is given, and
+    AxesMiddleware looks at the HttpRequest: marked on DRF's wrapper, a JSON endpoint would answer 401."""
+    return getattr(request, "_request", request)
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """First in AUTHENTICATION_BACKENDS: refuses a locked-out username or address before any password is checked."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        return super().authenticate(django_request(request), username, password, **kwargs)
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """Counts failures in PostgreSQL (shared by every daphne process), marking the HttpRequest."""
+
+    def user_login_failed(self, sender, credentials, request=None, **kwargs):
+        request = django_request(request)
+        AxesProxyHandler.update_request(request)
+        return super().user_login_failed(sender, credentials, request, **kwargs)
 
 
 def client_ip(request):

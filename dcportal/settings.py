@@ -134,7 +134,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # -- Login throttling (django-axes): every password check goes through authenticate(request=...) ------
 # The axes backend comes first: it refuses a locked-out username or address before any password is checked.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# accounts.lockout.LockoutBackend is axes.backends.AxesStandaloneBackend seeing through DRF's Request.
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 # Failed passwords counted separately per username and per client address; either reaching the limit locks.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_FAILURE_LIMIT = env.int("DCPORTAL_LOGIN_FAILURE_LIMIT", default=5)
@@ -224,7 +226,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DCPORTAL_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # axes.apps logs a banner at every start (each manage.py command); its failure warnings stay (axes.handlers).
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes.apps": {"level": "WARNING"}},
 }
 
 # -- Audit and outbound notifications: Celery (dcportal/celery.py, audit/) ---------------------------

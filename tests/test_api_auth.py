@@ -153,7 +153,7 @@ def test_it_stores_only_a_hash_of_each_token(client_as):
 def test_it_accepts_a_session_for_reads(world):
     user = make_user("reader")
     client = APIClient()
-    assert client.login(username=user.username, password="pw-12345678")
+    client.force_login(user)
     assert client.get("/v1.0/subclouds").status_code == 200
     assert client.post("/v1.0/subcloud-groups/", {"name": "x"}, format="json").status_code == 403
     client.logout()
@@ -163,7 +163,7 @@ def test_it_accepts_a_session_for_reads(world):
 def test_it_requires_csrf_for_unsafe_session_requests(world):
     user = make_user("operator")
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username=user.username, password="pw-12345678")
+    client.force_login(user)
     r = client.patch("/v1.0/subclouds/sc1", {"description": "no csrf"}, format="json")
     assert r.status_code == 403
     assert "CSRF" in r.json()["error_message"]
@@ -185,7 +185,7 @@ def test_it_needs_no_csrf_with_a_token(client_as, world):
 def test_it_refuses_a_session_without_a_role(world):
     user = make_user("outsider")
     client = APIClient()
-    assert client.login(username=user.username, password="pw-12345678")
+    client.force_login(user)
     r = client.get("/v1.0/subclouds")
     assert r.status_code == 403
     assert r.json()["error_message"]
