@@ -18,8 +18,8 @@ def token_from_headers(headers):
 
 
 def user_for_token(token):
-    """The active user owning token, or None."""
-    row = ApiToken.objects.select_related("user").filter(key_hash=hash_token(token)).first()
+    """The active user owning token, or None (also for an expired token): the one lookup of REST and websocket."""
+    row = ApiToken.objects.usable().select_related("user").filter(key_hash=hash_token(token)).first()
     if row is None or not row.user.is_active:
         return None
     return row.user

@@ -5,6 +5,8 @@ import secrets
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 TOKEN_PREFIX = "dcp_"
 
@@ -13,11 +15,18 @@ def hash_token(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class ApiTokenManager(models.Manager):
-    def issue(self, user, description=""):
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self):
+        """Tokens that still authenticate: not expired (revoked ones are deleted)."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+
+
+class ApiTokenManager(models.Manager.from_queryset(ApiTokenQuerySet)):
+    def issue(self, user, description="", expires_at=None):
         """Create a token for user; returns (token object, the plain token)."""
-        plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        obj = self.create(user=user, key_hash=hash_token(plain), prefix=plain[:10], description=description)
+        obj = self.model(user=user, description=description, expires_at=expires_at)
+        plain = obj.new_key()
+        obj.save()
         return obj, plain
 
 
@@ -27,8 +36,20 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=16)
     description = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Null: never expires. Expired tokens are refused by user_for_token (REST and websocket alike).
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiTokenManager()
 
     def __str__(self):
         return f"{self.prefix}… ({self.user})"
+
+    def new_key(self):
+        """Give this (unsaved) row a fresh secret; returns the plain token, which is stored nowhere."""
+        plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.key_hash, self.prefix = hash_token(plain), plain[:10]
+        return plain
+
+    @property
+    def expired(self):
+        return self.expires_at is not None and self.expires_at <= timezone.now()

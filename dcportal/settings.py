@@ -5,6 +5,7 @@ servers when they are unset.
 """
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -90,6 +92,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     # After authentication (and DRF's, which sets request.user): Cache-Control on authenticated responses.
     "dcportal.middleware.PrivateCacheMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the 429 page (accounts/lockout.py).
+    "axes.middleware.AxesMiddleware",
 ]
 
 # The dcmanager client uses trailing slashes, scripts often don't: both paths
@@ -172,7 +176,24 @@ CHANNEL_LAYERS = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# -- Login throttling (django-axes): every password check goes through authenticate(request=...) ------
+# The axes backend comes first: it refuses a locked-out username or address before any password is checked.
+# accounts.lockout.LockoutBackend is axes.backends.AxesStandaloneBackend seeing through DRF's Request.
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+# Failed passwords counted separately per username and per client address; either reaching the limit locks.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("DCPORTAL_LOGIN_FAILURE_LIMIT", default=5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_float("DCPORTAL_LOGIN_COOLOFF_MINUTES", default=15.0, minimum=0.01)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+# The client address: REMOTE_ADDR unless a proxy in front is trusted to set this header (e.g. X-Real-IP).
+LOGIN_CLIENT_IP_HEADER = env_str("DCPORTAL_LOGIN_CLIENT_IP_HEADER", default="")
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/portal/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -259,7 +280,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("DCPORTAL_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # axes.apps logs a banner at every start (each manage.py command); its failure warnings stay (axes.handlers).
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes.apps": {"level": "WARNING"}},
 }
 
 # -- Audit and outbound notifications: Celery (dcportal/celery.py, audit/) ---------------------------

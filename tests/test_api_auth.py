@@ -5,16 +5,20 @@
 
 import io
 import os
+import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, hash_token
 from accounts.roles import role_of
 from state.models import StateUpdate
 from subclouds.models import EndpointStatus, Subcloud, SubcloudGroup
@@ -153,7 +157,7 @@ def test_it_stores_only_a_hash_of_each_token(client_as):
 def test_it_accepts_a_session_for_reads(world):
     user = make_user("reader")
     client = APIClient()
-    assert client.login(username=user.username, password="pw-12345678")
+    client.force_login(user)
     assert client.get("/v1.0/subclouds").status_code == 200
     assert client.post("/v1.0/subcloud-groups/", {"name": "x"}, format="json").status_code == 403
     client.logout()
@@ -163,7 +167,7 @@ def test_it_accepts_a_session_for_reads(world):
 def test_it_requires_csrf_for_unsafe_session_requests(world):
     user = make_user("operator")
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username=user.username, password="pw-12345678")
+    client.force_login(user)
     r = client.patch("/v1.0/subclouds/sc1", {"description": "no csrf"}, format="json")
     assert r.status_code == 403
     assert "CSRF" in r.json()["error_message"]
@@ -185,7 +189,7 @@ def test_it_needs_no_csrf_with_a_token(client_as, world):
 def test_it_refuses_a_session_without_a_role(world):
     user = make_user("outsider")
     client = APIClient()
-    assert client.login(username=user.username, password="pw-12345678")
+    client.force_login(user)
     r = client.get("/v1.0/subclouds")
     assert r.status_code == 403
     assert r.json()["error_message"]
@@ -235,3 +239,154 @@ def test_it_prints_only_the_token_from_the_real_command():
     assert role_of(get_user_model().objects.get(username="audit")) == "service"
     r = APIClient(HTTP_X_AUTH_TOKEN=token).get("/v1.0/subclouds")
     assert r.status_code == 200
+
+
+def test_it_refuses_a_superuser_token_unless_asked_plainly():
+    admin = make_user("superuser")
+    with pytest.raises(CommandError) as caught:
+        call_command("issue_token", "--user", admin.username, "--role", "reader", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "superuser rights" in str(caught.value) and "--superuser-ok" in str(caught.value)
+    assert not ApiToken.objects.exists()
+    out, err = io.StringIO(), io.StringIO()
+    call_command("issue_token", "--user", admin.username, "--role", "reader", "--superuser-ok", stdout=out, stderr=err)
+    assert "superuser rights" in err.getvalue()
+    token = out.getvalue().strip()
+    # It is what the message said: superuser rights, not the reader role.
+    r = APIClient(HTTP_X_AUTH_TOKEN=token).post("/v1.0/subcloud-groups/", {"name": "by-admin"}, format="json")
+    assert r.status_code == 200
+
+
+# -- token expiry ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, seconds", [("90d", 90 * 86400), ("12h", 12 * 3600), ("30m", 1800), ("2w", 14 * 86400),
+                                           ("3600", 3600), ("45s", 45)])
+def test_it_issues_a_token_with_an_expiry(text, seconds):
+    out = io.StringIO()
+    before = timezone.now()
+    call_command("issue_token", "--user", "bot", "--role", "reader", "--expires-in", text, stdout=out)
+    row = ApiToken.objects.get()
+    assert before + timedelta(seconds=seconds) <= row.expires_at <= timezone.now() + timedelta(seconds=seconds)
+    assert APIClient(HTTP_X_AUTH_TOKEN=out.getvalue().strip()).get("/v1.0/subclouds").status_code == 200
+
+
+@pytest.mark.parametrize("text", ["0", "0d", "-5h", "12x", "1.5d", "", "d"])
+def test_it_refuses_a_bad_expiry_and_issues_nothing(text):
+    with pytest.raises(CommandError) as caught:
+        call_command("issue_token", "--user", "bot", "--role", "reader", "--expires-in", text, stdout=io.StringIO())
+    assert "--expires-in" in str(caught.value)
+    assert not ApiToken.objects.exists()
+    assert not get_user_model().objects.filter(username="bot").exists()
+
+
+@pytest.mark.parametrize("header", ["X-Auth-Token", "Authorization"])
+def test_it_refuses_an_expired_token(client_as, header):
+    client = client_as("reader", header=header)
+    ApiToken.objects.update(expires_at=timezone.now() + timedelta(minutes=5))
+    assert client.get("/v1.0/subclouds").status_code == 200
+    ApiToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    r = client.get("/v1.0/subclouds")
+    assert r.status_code == 401
+    assert set(r.json()) == {"error_message", "field", "errors"}
+
+
+# -- manage.py token list / revoke ---------------------------------------------------------------
+
+
+def run_token(*args):
+    out = io.StringIO()
+    call_command("token", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_it_lists_tokens_without_their_secrets(client_as):
+    reader, operator = client_as("reader"), client_as("operator")
+    ApiToken.objects.filter(user__username__startswith="operator").update(expires_at=timezone.now() - timedelta(days=1))
+    text = run_token("list")
+    lines = text.splitlines()
+    assert lines[0].split() == ["ID", "PREFIX", "USER", "ROLE", "CREATED", "EXPIRES", "DESCRIPTION"]
+    assert len(lines) == 3
+    for client, role in ((reader, "reader"), (operator, "operator")):
+        row = ApiToken.objects.get(key_hash=hash_token(client.token))
+        line = next(line for line in lines if line.startswith(f"{row.pk} "))
+        assert row.prefix in line and row.user.username in line and role in line
+        assert client.token not in text and row.key_hash not in text
+    assert "(expired)" in next(line for line in lines if "operator" in line)
+    assert "never" in next(line for line in lines if " reader " in line)
+    only = run_token("list", "--user", ApiToken.objects.get(key_hash=hash_token(reader.token)).user.username)
+    assert len(only.splitlines()) == 2
+
+
+@pytest.mark.parametrize("by", ["id", "prefix"])
+def test_it_revokes_one_token(client_as, by):
+    victim, bystander = client_as("reader"), client_as("reader")
+    row = ApiToken.objects.get(key_hash=hash_token(victim.token))
+    out = run_token("revoke", str(row.pk) if by == "id" else row.prefix)
+    assert f"revoked 1 token (id {row.pk})" in out
+    assert not ApiToken.objects.filter(pk=row.pk).exists()
+    assert victim.get("/v1.0/subclouds").status_code == 401
+    assert bystander.get("/v1.0/subclouds").status_code == 200
+
+
+def test_it_revokes_every_token_of_a_user(client_as):
+    user = make_user("operator")
+    first, second = ApiToken.objects.issue(user)[1], ApiToken.objects.issue(user)[1]
+    other = client_as("operator")
+    out = run_token("revoke", "--user", user.username)
+    assert "revoked 2 tokens" in out
+    for token in (first, second):
+        assert APIClient(HTTP_X_AUTH_TOKEN=token).get("/v1.0/subclouds").status_code == 401
+    assert other.get("/v1.0/subclouds").status_code == 200
+    assert get_user_model().objects.filter(pk=user.pk).exists()  # the user stays; only its tokens go
+
+
+@pytest.mark.parametrize("args, message", [
+    (("revoke", "999999"), "no token"),
+    (("revoke", "dcp_nothere"), "no token"),
+    (("revoke", "hello"), "neither a token id nor a token prefix"),
+    (("revoke",), "either"),
+    (("revoke", "1", "--user", "x"), "either"),
+    (("revoke", "--user", "nobody"), "has no tokens"),
+])
+def test_it_refuses_a_revoke_it_cannot_do_and_revokes_nothing(client_as, args, message):
+    client_as("reader")
+    with pytest.raises(CommandError) as caught:
+        run_token(*args)
+    assert message in str(caught.value)
+    assert ApiToken.objects.count() == 1
+
+
+def test_it_refuses_an_ambiguous_prefix(client_as):
+    client_as("reader"), client_as("reader")
+    ApiToken.objects.update(prefix="dcp_same12")
+    with pytest.raises(CommandError) as caught:
+        run_token("revoke", "dcp_same12")
+    assert "matches 2 tokens" in str(caught.value)
+    assert ApiToken.objects.count() == 2
+
+
+# -- the admin's "add API token" -----------------------------------------------------------------
+
+
+def test_it_generates_the_token_in_the_admin_and_shows_it_once():
+    admin = make_user("superuser")
+    admin.is_staff = True
+    admin.save()
+    owner = make_user("service")
+    client = Client()
+    client.force_login(admin)
+    shown = []
+    for n in range(2):  # a second add used to be a 500 (two empty key_hash rows)
+        r = client.post("/admin/accounts/apitoken/add/", {"user": owner.pk, "description": f"t{n}", "expires_at_0": "",
+                                                          "expires_at_1": ""}, follow=True)
+        assert r.status_code == 200, r.content[:500]
+        texts = [str(m) for m in r.context["messages"]]
+        tokens = re.findall(r"dcp_[\w-]{40,}", " ".join(texts))
+        assert len(tokens) == 1, texts
+        shown.append(tokens[0])
+    rows = ApiToken.objects.order_by("id")
+    assert [row.key_hash for row in rows] == [hash_token(t) for t in shown]
+    assert all(APIClient(HTTP_X_AUTH_TOKEN=t).get("/v1.0/subclouds").status_code == 200 for t in shown)
+    # Shown once: the row's own page never carries the secret.
+    page = client.get(f"/admin/accounts/apitoken/{rows[0].pk}/change/").content.decode()
+    assert shown[0] not in page and rows[0].key_hash not in page

@@ -10,12 +10,14 @@ import json
 import logging
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection, transaction
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import ApiToken
 from dcportal.asgi import application
@@ -492,3 +494,16 @@ def test_it_sends_changed_endpoints_in_dcmanager_order_whatever_order_jsonb_keep
     stored = {"endpoints": {"software": "in-sync", "dc-cert": "unknown", "platform": "in-sync", "identity": "unknown"}}
     listed = wire_changes(stored)["endpoint_sync_status"]
     assert [e["endpoint_type"] for e in listed] == ["platform", "identity", "dc-cert", "software"]
+
+
+async def test_it_refuses_an_expired_token():
+    token = await token_for("reader")
+    set_expiry = database_sync_to_async(lambda delta: ApiToken.objects.update(expires_at=timezone.now() + delta))
+    await set_expiry(-timedelta(seconds=1))
+    _, connected, _ = await open_socket([(b"x-auth-token", token.encode())])
+    assert not connected
+    # The same token before its expiry is accepted: it is the expiry that was refused.
+    await set_expiry(timedelta(hours=1))
+    comm, connected, _ = await open_socket([(b"x-auth-token", token.encode())])
+    assert connected
+    await comm.disconnect()
