@@ -37,7 +37,7 @@ def credential_for(user, token_hash=None, session=None):
 
 
 def still_valid(credentials):
-    """The subset of `credentials` still good: token present, or session present, unexpired and its
+    """The subset of `credentials` still good: token present and unexpired, or session present, unexpired and its
     auth hash still the user's (a password change ends it); user active and still holding a role."""
     credentials = set(credentials)
     if not credentials:
@@ -46,7 +46,8 @@ def still_valid(credentials):
     keys = [c.session_key for c in credentials if c.session_key]
     parts = []
     if hashes:
-        parts.append(ApiToken.objects.filter(key_hash__in=hashes).annotate(kind=Value("t")).values_list("key_hash", "kind"))
+        tokens = ApiToken.objects.usable().filter(key_hash__in=hashes)
+        parts.append(tokens.annotate(kind=Value("t")).values_list("key_hash", "kind"))
     if keys:
         parts.append(
             Session.objects.filter(session_key__in=keys, expire_date__gt=timezone.now())

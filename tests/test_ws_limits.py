@@ -16,6 +16,7 @@ import websockets
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 from websockets.sync.client import connect
 
 from accounts.models import ApiToken
@@ -244,5 +245,6 @@ def test_it_rechecks_any_number_of_credentials_in_two_queries():
     assert clients[0].post("/logout/").status_code == 302
     users[21].set_password("changed-12345678")  # a password change ends the user's sessions
     users[21].save()
-    revoked = {tokens[0], tokens[1], tokens[2], sessions[0], sessions[1]}
+    ApiToken.objects.filter(key_hash=tokens[3].token_hash).update(expires_at=timezone.now())  # expired since
+    revoked = {tokens[0], tokens[1], tokens[2], tokens[3], sessions[0], sessions[1]}
     assert still_valid(tokens + sessions) == set(tokens + sessions) - revoked
