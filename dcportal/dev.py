@@ -199,7 +199,6 @@ def cmd_up(args):
     from dcportal import processes
 
     fleet = int(os.environ.get("DCPORTAL_DEMO_FLEET", "200"))
-    use_secret_key()
     with Services():
         manage("migrate", "--no-input", stdout=subprocess.DEVNULL)
         manage("ensure_admin", "--username", "admin", "--password", admin_password())
@@ -266,7 +265,6 @@ def ensure_test_packages():
 
 def cmd_test(args):
     ensure_test_packages()
-    use_secret_key()
     venv_bin = Path(PY).parent
     steps = [
         ("ruff", [str(venv_bin / "ruff"), "check", "."]),
@@ -284,7 +282,6 @@ def cmd_test(args):
 
 
 def cmd_manage(args):
-    use_secret_key()
     with Services():
         return subprocess.run([PY, "manage.py", *args], cwd=ROOT).returncode
 
@@ -329,6 +326,8 @@ def main(argv):
         print(__doc__.split("\n\n")[0], "\nusage: ./dev {" + "|".join(COMMANDS) + "} [args]", file=sys.stderr)
         return 2
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dcportal.settings")
+    if argv[0] != "lock":
+        use_secret_key()
     return COMMANDS[argv[0]](argv[1:]) or 0
 
 
