@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "subclouds",
     "state",
     "api",
+    "identity",
     "audit",
     "portal",
     "ops",
@@ -172,6 +173,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+
+# The built-in identity endpoint (/identity/v3, identity/): where clients reach this product, as its
+# Keystone catalog names it (the dcmanager endpoint is <public URL>/v1.0), and the catalog's region.
+PUBLIC_URL = env.str("DCPORTAL_PUBLIC_URL", default="http://127.0.0.1:8119").rstrip("/")
+REGION_NAME = env.str("DCPORTAL_REGION_NAME", default="SystemController")
+# Projects a token may be scoped to (by name in the Default domain, or by id); any role opens any of them.
+IDENTITY_PROJECTS = env.list("DCPORTAL_IDENTITY_PROJECTS", default=["admin", "services"])
+IDENTITY_TOKEN_SECONDS = env.int("DCPORTAL_IDENTITY_TOKEN_SECONDS", default=3600)
 
 # The state service.
 STATE_WORKER_BATCH = env.int("DCPORTAL_STATE_BATCH", default=250)
