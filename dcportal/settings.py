@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # /v1.0 errors as upstream dcmanager's HTML page for the dcmanager client (api/errors.py).
+    "api.errors.DcmanagerErrorPages",
 ]
 
 # The dcmanager client uses trailing slashes, scripts often don't: both paths
