@@ -14,6 +14,7 @@ from django.db.models import Q, Value
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from .authentication import live_hashes_of_other_kinds
 from .models import ApiToken
 from .roles import ROLES, role_from_groups
 
@@ -55,6 +56,7 @@ def still_valid(credentials):
             .values_list("session_key", "kind")
         )
     present = set(parts[0].union(*parts[1:], all=True)) if parts else set()
+    present |= {(h, "t") for h in live_hashes_of_other_kinds(set(hashes) - {h for h, _ in present})}
     users = {
         u.pk: u
         for u in get_user_model()

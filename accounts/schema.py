@@ -12,5 +12,6 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "X-Auth-Token",
-            "description": "An API token (manage.py issue_token); `Authorization: Token <token>` works too.",
+            "description": ("An API token (manage.py issue_token) or a token of POST /identity/v3/auth/tokens; "
+                            "`OIDC-Token: <token>` and `Authorization: Token <token>` work too."),
         }

@@ -4,10 +4,14 @@
 offending field as the client spelled it.
 """
 
+import json
+from html import escape
+from http import HTTPStatus
+
 from django import db
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from redis import exceptions as redis_exceptions
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -111,3 +115,67 @@ def not_found(request, exception=None):
 
 def server_error(request):
     return JsonResponse(error_body("Internal server error."), status=500)
+
+
+# -- Error pages for dcmanager clients ------------------------------------------------------------
+# Upstream dcmanager answers errors with webob's HTML page, and its client prints them by reading
+# the page's <body> lines: "<explanation>.\nDetails: <detail>". A JSON body reaches its users as raw
+# JSON. So a request from a dcmanager client (it sends X-Project-Id on every call, Keystone or not)
+# or one preferring text/html gets that page; every other client, and anyone whose Accept names
+# application/json, keeps the JSON body with `field` and `errors`.
+EXPLANATIONS = {  # webob's, per status
+    400: "The server could not comply with the request since it is either malformed or otherwise incapable of performing it.",
+    401: "This server could not verify that you are authorized to access the document you requested.",
+    403: "Access was denied to this resource.",
+    404: "The resource could not be found.",
+    405: "The method is not allowed for this resource.",
+    409: "There was a conflict when trying to complete your request.",
+    413: "The request is larger than the server is willing or able to process.",
+    415: "The request media type is not supported by this server.",
+    429: "The client has sent too many requests in a given amount of time.",
+    500: "The server has either erred or is incapable of performing the requested operation.",
+    503: "The server is currently unavailable. Please try again at a later time.",
+}
+
+
+def wants_error_page(request):
+    """True for the dcmanager client (X-Project-Id) or an Accept preferring HTML, unless JSON is asked for."""
+    accept = request.headers.get("Accept", "")
+    if "json" in accept:
+        return False
+    return "X-Project-Id" in request.headers or "text/html" in accept
+
+
+def error_page(status_code, message):
+    """webob's error page: the client shows line 2 (explanation) and the rest as Details."""
+    try:
+        status_line = f"{status_code} {HTTPStatus(status_code).phrase}"
+    except ValueError:
+        status_line = str(status_code)
+    explanation = EXPLANATIONS.get(status_code, EXPLANATIONS[500 if status_code >= 500 else 400])
+    detail = escape(" ".join(str(message).split()))
+    return (f"<html>\n <head>\n  <title>{status_line}</title>\n </head>\n <body>\n  <h1>{status_line}</h1>\n"
+            f"  {explanation}<br /><br />\n{detail}\n\n </body>\n</html>")
+
+
+class DcmanagerErrorPages:
+    """Middleware: the JSON error body of /v1.0 as webob's HTML page for clients that want it (see above)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code < 400 or not request.path.startswith("/v1.0")
+                or not response.get("Content-Type", "").startswith("application/json") or not wants_error_page(request)):
+            return response
+        try:
+            message = json.loads(response.content)["error_message"]
+        except (ValueError, KeyError, TypeError):
+            return response
+        page = HttpResponse(error_page(response.status_code, message), status=response.status_code,
+                            content_type="text/html; charset=UTF-8")
+        for header in ("Retry-After", "WWW-Authenticate", "Allow"):
+            if header in response:
+                page[header] = response[header]
+        return page

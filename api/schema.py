@@ -34,24 +34,22 @@ ENDPOINT_SYNC_STATUS = component(
     "EndpointSyncStatus",
     {"endpoint_type": serializers.ChoiceField(EndpointType.choices), "sync_status": serializers.ChoiceField(SyncStatus.choices)},
 )
-SUBCLOUD = component(
-    "Subcloud",
-    {
-        **{key: _subcloud_field(key) for key in SUBCLOUD_KEYS},
-        "sync_status": serializers.ChoiceField(SyncStatus.choices),
-        "endpoint_sync_status": ENDPOINT_SYNC_STATUS(many=True),
-    },
+GROUP_SUBCLOUD = component(
+    "GroupSubcloud",
+    {**{key: _subcloud_field(key) for key in SUBCLOUD_KEYS}, "sync_status": serializers.ChoiceField(SyncStatus.choices)},
 )
+SUBCLOUD = component("Subcloud", {"endpoint_sync_status": ENDPOINT_SYNC_STATUS(many=True)}, base=GROUP_SUBCLOUD)
 SUBCLOUD_DETAIL = component(
     "SubcloudDetail",
     {
-        "oam_floating_ip": serializers.CharField(allow_null=True),
+        "oam_floating_ip": serializers.CharField(),
         "deploy_config_sync_status": serializers.CharField(),
         "region_name": serializers.CharField(),
     },
     base=SUBCLOUD,
 )
 SUBCLOUD_LIST = component("SubcloudList", {"subclouds": SUBCLOUD(many=True)})
+GROUP_SUBCLOUD_LIST = component("GroupSubcloudList", {"subclouds": GROUP_SUBCLOUD(many=True)})
 GROUP = component(
     "SubcloudGroup",
     {

@@ -16,6 +16,7 @@ from subclouds.representation import (
     alarm_summary_json,
     fault_json,
     group_json,
+    group_subclouds_json,
     subcloud_detail_json,
     subclouds_json,
 )
@@ -136,10 +137,10 @@ class GroupDetail(ServiceErrors, APIView):
 
 
 class GroupSubclouds(ServiceErrors, APIView):
-    @extend_schema(summary="The subclouds of a group", responses=schema.responses(schema.SUBCLOUD_LIST, 404))
+    @extend_schema(summary="The subclouds of a group (as upstream: without endpoint_sync_status)",
+                   responses=schema.responses(schema.GROUP_SUBCLOUD_LIST, 404))
     def get(self, request, ref):
-        group = services.get_group(ref)
-        return Response({"subclouds": subclouds_json(Subcloud.objects.filter(group=group))})
+        return Response({"subclouds": group_subclouds_json(services.get_group(ref))})
 
 
 class AlarmSummary(APIView):

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "subclouds",
     "state",
     "api",
+    "identity",
     "audit",
     "portal",
     "ops",
@@ -89,6 +90,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # /v1.0 errors as upstream dcmanager's HTML page for the dcmanager client (api/errors.py).
+    "api.errors.DcmanagerErrorPages",
     "csp.middleware.CSPMiddleware",
     # After authentication (and DRF's, which sets request.user): Cache-Control on authenticated responses.
     "dcportal.middleware.PrivateCacheMiddleware",
@@ -240,6 +243,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+
+# The built-in identity endpoint (/identity/v3, identity/): where clients reach this product, as its
+# Keystone catalog names it (the dcmanager endpoint is <public URL>/v1.0), and the catalog's region.
+PUBLIC_URL = env_str("DCPORTAL_PUBLIC_URL", default="http://127.0.0.1:8119").rstrip("/")
+REGION_NAME = env_str("DCPORTAL_REGION_NAME", default="SystemController")
+# Projects a token may be scoped to (by name in the Default domain, or by id); any role opens any of them.
+IDENTITY_PROJECTS = env_list("DCPORTAL_IDENTITY_PROJECTS", default=["admin", "services"])
+IDENTITY_TOKEN_SECONDS = env_int("DCPORTAL_IDENTITY_TOKEN_SECONDS", default=3600, minimum=60)
 
 # The state service.
 STATE_WORKER_BATCH = env_int("DCPORTAL_STATE_BATCH", default=250, minimum=1)

@@ -10,6 +10,7 @@ urlpatterns = [
     re_path(r"^healthz/?$", health.healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     re_path(r"^v1\.0/", include("api.urls")),
+    path("", include("identity.urls")),
     path("admin/", admin.site.urls),
     path("portal/", include("portal.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),

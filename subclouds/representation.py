@@ -125,9 +125,20 @@ def subclouds_json(queryset, sync_status=None):
     return result
 
 
+def group_subclouds_json(group):
+    """A group's subclouds as upstream lists them: without endpoint_sync_status. The client's
+    `subcloud-group list-subclouds` table has one column per listed endpoint on each row but not
+    in its header, so the endpoints made every row longer than the header (28 != 21)."""
+    subclouds = subclouds_json(Subcloud.objects.filter(group=group))
+    for subcloud in subclouds:
+        del subcloud["endpoint_sync_status"]
+    return subclouds
+
+
 def subcloud_detail_json(subcloud):
     data = subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0]
-    data["oam_floating_ip"] = None
+    # Upstream's value when it cannot ask the subcloud; the client then leaves the row out.
+    data["oam_floating_ip"] = "unavailable"
     data["deploy_config_sync_status"] = "unknown"
     data["region_name"] = subcloud.region_name
     return data

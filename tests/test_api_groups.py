@@ -179,7 +179,10 @@ def test_it_lists_the_subclouds_of_a_group(operator, group, subcloud_factory):
         r = operator.get(f"/v1.0/subcloud-groups/{ref}/subclouds/")
         assert r.status_code == 200
         assert list(r.json()) == ["subclouds"]
-        assert r.json()["subclouds"] == [operator.get(f"/v1.0/subclouds/{a.pk}").json()]
+        # As upstream: the listing without endpoint_sync_status (the client's table has no column for it).
+        listed = operator.get(f"/v1.0/subclouds/{a.pk}").json()
+        del listed["endpoint_sync_status"]
+        assert r.json()["subclouds"] == [listed]
     r = operator.get("/v1.0/subcloud-groups/Default/subclouds")
     assert [s["name"] for s in r.json()["subclouds"]] == ["in-default"]
 

@@ -276,7 +276,7 @@ def test_it_shows_detail_keys(operator, subcloud_factory):
         body = r.json()
         assert set(body) == DETAIL_KEYS
         assert body["region_name"] == body["region-name"] == sc.region_name
-        assert body["oam_floating_ip"] is None
+        assert body["oam_floating_ip"] == "unavailable"
         assert body["deploy_config_sync_status"] == "unknown"
         listed = operator.get(f"/v1.0/subclouds/{ref}").json()
         assert {k: v for k, v in body.items() if k in LISTING_KEYS} == listed

@@ -118,6 +118,17 @@ def test_it_closes_a_socket_whose_token_is_deleted(daphne, sockets):
     )
 
 
+def test_it_keeps_an_identity_token_socket_until_that_token_is_revoked(daphne, sockets):
+    """Tokens of /identity/v3 (what the dcmanager shell holds) pass the re-check like API tokens."""
+    from identity.tokens import issue, revoke
+
+    user = make_user("reader")
+    victim_token, bystander_token = (issue(user, "admin", ["password"])[1] for _ in range(2))
+    victim = sockets(daphne, {"X-Auth-Token": victim_token})
+    bystander = sockets(daphne, {"X-Auth-Token": bystander_token})
+    assert_revocation_closes_only_the_victim(victim, bystander, lambda: revoke(victim_token))
+
+
 def test_it_closes_a_socket_whose_user_is_deactivated(daphne, sockets):
     user = make_user("operator")
     victim, bystander = sockets(daphne, token_headers(user)), sockets(daphne, token_headers(make_user("operator")))
