@@ -178,6 +178,6 @@ def simulator_fixtures(count, prefix):
     return simulator, sim
 
 
-def daphne_on_test_db(log_dir, **settings):
+def daphne_on_test_db(log_dir, port=None, **settings):
     """A real daphne (dcportal.processes.Daphne) on the test database with DCPORTAL_* `settings`; call .start()."""
-    return Daphne(log_dir, environment(connection.settings_dict["NAME"], db_pool_max=2, **settings))
+    return Daphne(log_dir, environment(connection.settings_dict["NAME"], db_pool_max=2, **settings), port=port)

@@ -13,24 +13,23 @@ from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import generic
 
+from dcportal.processes import free_port
 from identity.models import IdentityToken
-from tests.conftest import make_user
-from tests.test_pages_browser import Daphne, QuickPBKDF2
+from tests.conftest import daphne_on_test_db, make_user
+from tests.test_pages_browser import QuickPBKDF2
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-12345678"
 
 
 @pytest.fixture
-def start_server(transactional_db, tmp_path, monkeypatch):
-    """start_server(**env): daphne whose catalog names itself (DCPORTAL_PUBLIC_URL = its own URL)."""
+def start_server(transactional_db, tmp_path):
+    """start_server(**settings): daphne whose catalog names itself (DCPORTAL_PUBLIC_URL = its own URL)."""
     started = []
 
-    def start(**env):
-        daphne = Daphne(tmp_path)
-        monkeypatch.setenv("DCPORTAL_PUBLIC_URL", daphne.url)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+    def start(**settings):
+        port = free_port()
+        daphne = daphne_on_test_db(tmp_path, port=port, public_url=f"http://127.0.0.1:{port}", **settings)
         started.append(daphne.start())
         return daphne
 
@@ -101,7 +100,7 @@ def test_it_lets_the_token_method_scope_a_new_token(server):
 
 
 def test_it_issues_tokens_for_the_configured_lifetime_which_keystoneauth_renews_and_the_api_then_refuses(start_server):
-    server = start_server(DCPORTAL_IDENTITY_TOKEN_SECONDS="100")
+    server = start_server(identity_token_seconds=100)
     session = password_session(server, user("reader").username)
     first = session.get_token()
     expires = session.auth.get_access(session).expires
