@@ -17,12 +17,18 @@ def token_from_headers(headers):
     return None
 
 
-def user_for_token(token):
-    """The active user owning token, or None."""
+def token_row(token):
+    """The ApiToken (with its user) for a plain token if its user is active, or None."""
     row = ApiToken.objects.select_related("user").filter(key_hash=hash_token(token)).first()
     if row is None or not row.user.is_active:
         return None
-    return row.user
+    return row
+
+
+def user_for_token(token):
+    """The active user owning token, or None."""
+    row = token_row(token)
+    return row.user if row else None
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -30,10 +36,11 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token = token_from_headers(request.headers)
         if token is None:
             return None
-        user = user_for_token(token)
-        if user is None:
+        row = token_row(token)
+        if row is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
-        return user, token
+        # request.auth is the row: the change log names the token by id and prefix (accounts/identity.py).
+        return row.user, row
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) when credentials are missing or bad.
