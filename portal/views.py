@@ -11,8 +11,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from accounts.roles import OPERATOR, SUPERUSER, role_of
-from subclouds import services
 from state import events
+from subclouds import services
 from subclouds.errors import NotFound, Refused
 from subclouds.models import Fault, SubcloudGroup
 from subclouds.representation import subcloud_detail_json
