@@ -36,16 +36,26 @@ def live_hashes_of_other_kinds(hashes):
     return set().union(*(live(hashes) for live in _LIVE_HASHES)) if hashes else set()
 
 
-def user_for_token(token):
-    """The active user owning token, or None (also for an expired token): the one lookup of REST and websocket."""
-    for prefix, lookup in _TOKEN_KINDS.items():
-        if token.startswith(prefix):
-            user = lookup(token)
-            return user if user is not None and user.is_active else None
+def _other_kind(token):
+    return next((lookup for prefix, lookup in _TOKEN_KINDS.items() if token.startswith(prefix)), None)
+
+
+def token_row(token):
+    """The usable (unexpired) ApiToken, with its user, for a plain token if its user is active, or None."""
     row = ApiToken.objects.usable().select_related("user").filter(key_hash=hash_token(token)).first()
     if row is None or not row.user.is_active:
         return None
-    return row.user
+    return row
+
+
+def user_for_token(token):
+    """The active user owning token (of any kind), or None (also when expired): the one lookup of REST and websocket."""
+    lookup = _other_kind(token)
+    if lookup is not None:
+        user = lookup(token)
+        return user if user is not None and user.is_active else None
+    row = token_row(token)
+    return row.user if row else None
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -53,10 +63,16 @@ class TokenAuthentication(authentication.BaseAuthentication):
         token = token_from_headers(request.headers)
         if token is None:
             return None
-        user = user_for_token(token)
+        # request.auth is the ApiToken row, so the change log names the token by id and prefix
+        # (accounts/identity.py); for another kind of token it is the token itself.
+        if _other_kind(token):
+            user, credential = user_for_token(token), token
+        else:
+            credential = token_row(token)
+            user = credential.user if credential else None
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")
-        return user, token
+        return user, credential
 
     def authenticate_header(self, request):
         # Makes DRF answer 401 (not 403) when credentials are missing or bad.

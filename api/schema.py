@@ -9,7 +9,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
-from subclouds.choices import EndpointType, Severity, SyncStatus
+from state.availability import UNKNOWN, WINDOWS
+from state.events import KINDS
+from state.kinds import Source
+from subclouds.choices import Availability, EndpointType, Severity, SyncStatus
 from subclouds.representation import SUBCLOUD_KEYS
 
 _INTEGER_KEYS = {"id", "group_id", "audit-fail-count"}
@@ -117,3 +120,53 @@ DELETED = OpenApiResponse(OpenApiTypes.OBJECT, description="Deleted; the body is
 def responses(ok, *errors):
     """{200: ok, 401/403: ERROR, each of errors: ERROR} for extend_schema."""
     return {200: ok, **{code: ERROR for code in (400, 401, 403, 404, 409) if code in (*errors, 401, 403)}}
+
+ACTOR = component(
+    "Actor",
+    {
+        "user": serializers.CharField(help_text="operator or service user, or the OS user of an admin command"),
+        "source": serializers.ChoiceField(Source.choices),
+        "via": serializers.CharField(help_text='"token #<id> (<prefix>…)" or "session <hash prefix>"; never the secret'),
+        "address": serializers.CharField(help_text="client address"),
+    },
+)
+EVENT = component(
+    "Event",
+    {
+        "revision": serializers.IntegerField(),
+        "created-at": serializers.CharField(),
+        "subcloud": serializers.CharField(),
+        "reason": serializers.CharField(),
+        "kinds": serializers.ListField(child=serializers.ChoiceField(list(KINDS))),
+        "changes": serializers.DictField(help_text="new values of the changed fields, in dcmanager's keys"),
+        "previous": serializers.DictField(help_text="their previous values"),
+        "faults_raised": serializers.ListField(child=serializers.DictField()),
+        "faults_cleared": serializers.ListField(child=serializers.DictField()),
+        "actor": ACTOR(),
+    },
+)
+EVENT_LIST = inline_serializer(
+    "EventList",
+    {
+        "events": EVENT(many=True),
+        "next": serializers.IntegerField(allow_null=True, help_text="pass as ?before= for the next (older) page"),
+    },
+)
+AVAILABILITY_PERIOD = component(
+    "AvailabilityPeriod",
+    {"status": serializers.ChoiceField([*Availability.values, UNKNOWN]), "start": serializers.CharField(),
+     "end": serializers.CharField()},
+)
+AVAILABILITY = inline_serializer(
+    "AvailabilityHistory",
+    {
+        "subcloud": serializers.CharField(),
+        "window": serializers.ChoiceField(list(WINDOWS)),
+        "start": serializers.CharField(),
+        "end": serializers.CharField(),
+        "known_from": serializers.CharField(help_text="before this the change log has nothing (retention or registration)"),
+        "uptime": serializers.FloatField(allow_null=True, help_text="online / known time; null when nothing is known"),
+        "seconds": serializers.DictField(child=serializers.FloatField(), help_text="{online, offline, unknown: seconds}"),
+        "periods": AVAILABILITY_PERIOD(many=True),
+    },
+)

@@ -6,10 +6,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsService
+from accounts.roles import SERVICE, role_of
 from api.parsers import JSONParser
 from api.schema import ERROR
 from state import intake
-from state.kinds import UpdateKind
+from state.actors import Actor
+from state.kinds import Source, UpdateKind
 from state.stats import stats
 from subclouds.choices import EndpointType
 from subclouds.errors import Refused
@@ -18,18 +20,26 @@ from subclouds.services import get_subcloud
 from . import state_schema as schema
 
 
+def actor(request, usual_caller):
+    """The actor of a state update: the service user's calls default to the endpoint's usual caller
+    (dcorch, audit, certificate monitor: they send no X-Dcportal-Source), anyone else's to "rest"."""
+    return Actor.of_request(request, usual_caller if role_of(request.user) == SERVICE else None)
+
+
 class StateView(APIView):
     permission_classes = [IsService]
     # JSON bodies only: a form cannot carry null, booleans or the bulk's nested objects.
     parser_classes = [JSONParser]
+    usual_caller = Source.AUDIT
 
-    @staticmethod
-    def accepted(kind, rows):
-        count, sequence = intake.accept(kind, rows)
+    def accepted(self, kind, rows):
+        count, sequence = intake.accept(kind, rows, actor(self.request, self.usual_caller))
         return Response({"accepted": count, "sequence": sequence}, status=status.HTTP_202_ACCEPTED)
 
 
 class EndpointStatusView(StateView):
+    usual_caller = Source.DCORCH
+
     @extend_schema(summary="Accept an endpoint sync-status update (absent subcloud: every subcloud)",
                    request=schema.ENDPOINT_STATUS, responses=schema.accepted_responses())
     def post(self, request):
@@ -76,7 +86,7 @@ class UpdateStatusView(StateView):
             _, payload = intake.parse_endpoint_status({"endpoint_type": endpoint, "sync_status": body.get("status")})
         except Refused as err:  # this body calls the status field "status"
             raise Refused.at("status", err.errors[err.field][0]) from None
-        intake.accept(UpdateKind.ENDPOINT, [(subcloud.pk, payload)])
+        intake.accept(UpdateKind.ENDPOINT, [(subcloud.pk, payload)], actor(request, Source.CERTMON))
         return Response({"result": "OK"})
 
 

@@ -16,6 +16,7 @@ def path(route, view, name):
 urlpatterns = [
     path("subclouds", views.SubcloudList.as_view(), "subcloud-list"),
     path(f"subclouds/{REF}/detail", views.SubcloudDetailView.as_view(), "subcloud-detail"),
+    path(f"subclouds/{REF}/availability", views.SubcloudAvailability.as_view(), "subcloud-availability"),
     path(f"subclouds/{REF}/update_status", state_api.UpdateStatusView.as_view(), "subcloud-update-status"),
     path(f"subclouds/{REF}", views.SubcloudDetail.as_view(), "subcloud"),
     path("subcloud-groups", views.GroupList.as_view(), "group-list"),
@@ -23,6 +24,7 @@ urlpatterns = [
     path(f"subcloud-groups/{REF}", views.GroupDetail.as_view(), "group"),
     path("alarms", views.AlarmSummary.as_view(), "alarms"),
     path("faults", views.FaultList.as_view(), "faults"),
+    path("events", views.EventList.as_view(), "events"),
     path("state/endpoint-status", state_api.EndpointStatusView.as_view(), "state-endpoint-status"),
     path("state/availability", state_api.AvailabilityView.as_view(), "state-availability"),
     path("state/bulk", state_api.BulkView.as_view(), "state-bulk"),

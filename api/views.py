@@ -6,7 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsOperator
-from state import operations
+from state import availability, events, operations
+from state.actors import Actor
+from state.kinds import Source
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_faults, filter_subclouds
@@ -66,7 +68,7 @@ class SubcloudList(ServiceErrors, APIView):
         responses=schema.responses(schema.SUBCLOUD, 400, 409),
     )
     def post(self, request):
-        subcloud = operations.register_subcloud(validated(RegisterSubcloud, request.data))
+        subcloud = operations.register_subcloud(validated(RegisterSubcloud, request.data), Actor.of_request(request))
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
 
@@ -86,12 +88,12 @@ class SubcloudDetail(ServiceErrors, APIView):
     def patch(self, request, ref):
         subcloud = services.get_subcloud(ref)
         data = validated(UpdateSubcloud, request.data)
-        operations.update(subcloud, data)
+        operations.update(subcloud, data, Actor.of_request(request))
         return Response(subclouds_json(Subcloud.objects.filter(pk=subcloud.pk))[0])
 
     @extend_schema(summary="Delete an unmanaged subcloud", responses=schema.responses(schema.DELETED, 400, 404))
     def delete(self, request, ref):
-        operations.delete_subcloud(services.get_subcloud(ref).pk)
+        operations.delete_subcloud(services.get_subcloud(ref).pk, Actor.of_request(request))
         return deleted()
 
 
@@ -159,3 +161,36 @@ class FaultList(APIView):
         active = Fault.objects.filter(cleared_at__isnull=True).order_by("-raised_at", "-id")
         faults = filter_faults(request.query_params, active)
         return Response({"faults": [fault_json(f) for f in faults]})
+
+
+class EventList(ServiceErrors, APIView):
+    @extend_schema(
+        summary="Fleet-wide events: the change log, newest first, with who did what (a page at a time)",
+        operation_id="events_list",
+        responses=schema.responses(schema.EVENT_LIST, 400),
+        parameters=[
+            OpenApiParameter("subcloud", description="subcloud name"),
+            OpenApiParameter("group", description="group id or name"),
+            OpenApiParameter("actor", description="user name (or OS user of an admin command)"),
+            OpenApiParameter("source", enum=Source.values),
+            OpenApiParameter("kind", enum=list(events.KINDS)),
+            OpenApiParameter("since", description="ISO 8601 time (UTC when no offset)"),
+            OpenApiParameter("until", description="ISO 8601 time (UTC when no offset)"),
+            OpenApiParameter("before", int, description="cursor: the `next` of the previous page"),
+            OpenApiParameter("limit", int, description=f"1..{events.MAX_LIMIT}, default {events.DEFAULT_LIMIT}"),
+        ],
+    )
+    def get(self, request):
+        rows, cursor = events.page(events.parse(request.query_params))
+        return Response({"events": [events.event_json(r) for r in rows], "next": cursor})
+
+
+class SubcloudAvailability(ServiceErrors, APIView):
+    @extend_schema(
+        summary="Availability history of a subcloud: online / offline periods and uptime (from the change log)",
+        responses=schema.responses(schema.AVAILABILITY, 400, 404),
+        parameters=[OpenApiParameter("window", enum=list(availability.WINDOWS), description="default 24h")],
+    )
+    def get(self, request, ref):
+        window = availability.parse_window(request.query_params.get("window"))
+        return Response(availability.availability(services.get_subcloud(ref), window))

@@ -22,7 +22,8 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from state import intake, store
-from state.models import StateUpdate, UpdateKind
+from state.actors import Actor
+from state.models import Source, StateUpdate, UpdateKind
 from subclouds.models import Subcloud
 
 from . import coordination, probing
@@ -65,22 +66,26 @@ def _load(ids):
     return states, {sid: urls[sid] for sid in states}
 
 
-def send(messages):
+def send(messages, source=Source.AUDIT):
     """Hand bulk messages [(subcloud id, payload)] to the intake, a batch at a time; returns how many were accepted."""
+    actor = Actor(source=source)
     accepted = 0
     for start in range(0, len(messages), settings.STATE_BULK_MAX):
         batch = messages[start : start + settings.STATE_BULK_MAX]
         try:
-            accepted += intake.accept(UpdateKind.BULK, batch)[0]
+            accepted += intake.accept(UpdateKind.BULK, batch, actor)[0]
         except IntegrityError:
             # A subcloud was deleted while it was probed: send the others.
             alive = set(Subcloud.objects.filter(pk__in=[sid for sid, _ in batch]).values_list("pk", flat=True))
-            accepted += intake.accept(UpdateKind.BULK, [(sid, m) for sid, m in batch if sid in alive])[0]
+            accepted += intake.accept(UpdateKind.BULK, [(sid, m) for sid, m in batch if sid in alive], actor)[0]
     return accepted
 
 
-def audit_subclouds(ids, since=None, now=None, tick=None):
-    """Probe the given subclouds once and send what changed; `since`/`now` bound this cycle's refresh window."""
+def audit_subclouds(ids, since=None, now=None, tick=None, source=Source.AUDIT):
+    """Probe the given subclouds once and send what changed; `since`/`now` bound this cycle's refresh window.
+
+    source: Source.AUDIT for the periodic cycle, Source.TRIGGER for an audit a change triggered.
+    """
     started = time.monotonic()
     states, urls = _load(ids)
     probes = probing.probe(urls, settings.AUDIT_CONNECTIONS, settings.AUDIT_TIMEOUT, tick)
@@ -93,7 +98,7 @@ def audit_subclouds(ids, since=None, now=None, tick=None):
     result = AuditResult(
         subclouds=len(states),
         failures=sum(not p.ok for p in probes.values()),
-        sent=send(messages),
+        sent=send(messages, source),
     )
     result.seconds = time.monotonic() - started
     return result

@@ -4,6 +4,8 @@ import logging
 
 from celery import shared_task
 
+from state.kinds import Source
+
 from . import cycle, outbox
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ def audit_chunk(token, ids, since, now):
 @shared_task(name="audit.tasks.audit_now")
 def audit_now(ids):
     """A triggered audit of some subclouds (going online, identity leaving unknown, manage)."""
-    result = cycle.audit_subclouds(ids)
+    result = cycle.audit_subclouds(ids, source=Source.TRIGGER)
     log.info("triggered audit of %d subclouds: %d failed, %d sent", result.subclouds, result.failures, result.sent)
 
 

@@ -5,10 +5,13 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
+from state import events
 from state.models import StateChange
 from subclouds.choices import Availability
 from subclouds.models import Subcloud
 from subclouds.representation import WIRE_KEYS
+
+from .vocabulary import source_label
 
 
 def availability_history(minutes=60, now=None):
@@ -81,8 +84,31 @@ def subcloud_history(subcloud_id, limit=50):
     entries = list(
         StateChange.objects.filter(subcloud_id=subcloud_id)
         .order_by("-id")
-        .values("id", "reason", "changes", "previous", "faults_raised", "faults_cleared", "created_at")[:limit]
+        .values("id", "reason", "changes", "previous", "faults_raised", "faults_cleared", "created_at", *ACTOR_FIELDS)[:limit]
     )
     for entry in entries:
-        entry["lines"] = describe(entry["changes"], entry["previous"], entry["faults_raised"], entry["faults_cleared"])
+        _annotate(entry)
     return entries
+
+
+ACTOR_FIELDS = ("actor", "source", "actor_via", "actor_address")
+
+
+def _annotate(entry):
+    """Add what the templates show: `lines` (describe) and `source_label`."""
+    entry["lines"] = describe(entry["changes"], entry["previous"], entry["faults_raised"], entry["faults_cleared"])
+    entry["source_label"] = source_label(entry["source"])
+    return entry
+
+
+def fleet_events(filters):
+    """A page of the events page: (entries newest first with lines and kinds, cursor of the next page)."""
+    rows, cursor = events.page(filters)
+    entries = [
+        _annotate({"id": r.id, "subcloud_name": r.subcloud_name, "reason": r.reason, "changes": r.changes,
+                   "previous": r.previous, "faults_raised": r.faults_raised, "faults_cleared": r.faults_cleared,
+                   "created_at": r.created_at, "kinds": events.kinds_of(r),
+                   **{f: getattr(r, f) for f in ACTOR_FIELDS}})
+        for r in rows
+    ]
+    return entries, cursor

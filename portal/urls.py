@@ -12,4 +12,5 @@ urlpatterns = [
     path("subclouds/<str:name>/", views.subcloud_detail, name="subcloud"),
     path("subclouds/<str:name>/history/", views.subcloud_history, name="subcloud-history"),
     path("alarms/", views.alarms, name="alarms"),
+    path("events/", views.events_page, name="events"),
 ]

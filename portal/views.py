@@ -11,8 +11,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
 from accounts.roles import OPERATOR, SUPERUSER, role_of
+from state import events
 from subclouds import services
-from subclouds.errors import NotFound
+from subclouds.errors import NotFound, Refused
 from subclouds.models import Fault, SubcloudGroup
 from subclouds.representation import subcloud_detail_json
 
@@ -132,3 +133,25 @@ def subcloud_history(request, name):
 @page
 def alarms(request):
     return render(request, "portal/alarms.html", _context(request, "alarms"))
+
+
+@page
+def events_page(request):
+    """The fleet-wide events: filters in the query string (a GET form: bookmarkable), a page at a time, newest first."""
+    params = {k: v for k, v in request.GET.items() if v.strip()}
+    try:
+        entries, cursor = history.fleet_events(events.parse(params))
+        error = None
+    except Refused as refused:
+        entries, cursor, error = [], None, refused
+    older = None
+    if cursor is not None:
+        older = request.GET.copy()
+        older["before"] = cursor
+        older = older.urlencode()
+    return render(
+        request,
+        "portal/events.html",
+        _context(request, "events", entries=entries, params=params, older=older, error=error),
+        status=400 if error else 200,
+    )

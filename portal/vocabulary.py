@@ -8,6 +8,8 @@ JSON (id "vocabulary-data") for the scripts; templates loop over it.
 
 from functools import cache
 
+from state.events import KINDS
+from state.kinds import Source
 from subclouds.choices import Availability, EndpointType, ManagementState, Severity, SyncStatus
 
 from .wire import PART_KEYS
@@ -20,6 +22,13 @@ _TONES = {
     Severity.CRITICAL: "bad", Severity.MAJOR: "warn", Severity.MINOR: "info", Severity.WARNING: "neutral",
 }
 _LABELS = {SyncStatus.IN_SYNC: "in sync", SyncStatus.OUT_OF_SYNC: "out of sync"}
+# Where a change came from (state.kinds.Source), as the history and the events page name it.
+_SOURCE_LABELS = {
+    Source.REST: "REST API", Source.PAGE: "portal page", Source.COMMAND: "admin command", Source.AUDIT: "audit",
+    Source.TRIGGER: "triggered audit", Source.DCORCH: "dcorch", Source.CERTMON: "certificate monitor",
+    Source.SYSTEM: "dcportal",
+}
+_KIND_LABELS = {"sync": "endpoint sync", "alarm": "alarm raised / cleared", "edit": "field edit"}
 _SHORT = {
     EndpointType.PLATFORM: "plat", EndpointType.IDENTITY: "id", EndpointType.DC_CERT: "cert",
     EndpointType.FIRMWARE: "fw", EndpointType.KUBERNETES: "k8s", EndpointType.KUBE_ROOTCA: "rca",
@@ -46,7 +55,13 @@ def vocabulary():
         "headline_severities": [Severity.CRITICAL.value, Severity.MAJOR.value],
         "endpoints": [{"value": v, "label": v, "short": _SHORT[v]} for v in EndpointType.values],
         "part_keys": list(PART_KEYS),
+        "sources": [{"value": v, "label": _SOURCE_LABELS[v]} for v in Source.values],
+        "event_kinds": [{"value": k, "label": _KIND_LABELS.get(k, k)} for k in KINDS],
     }
+
+
+def source_label(value):
+    return _SOURCE_LABELS.get(value, value)
 
 
 def context(request):

@@ -14,6 +14,7 @@ from django.utils import timezone
 from subclouds.models import Subcloud
 
 from . import broadcast
+from .actors import SYSTEM
 from .bulk import insert_rows
 from .models import StateChange
 
@@ -23,7 +24,7 @@ from .models import StateChange
 CHANGE_LOG_LOCK = 0x6463_6C6F  # "dclo"
 
 
-def entry(diff, reason, sequence, extra, raised, cleared, now):
+def entry(diff, reason, sequence, extra, raised, cleared, now, actor=SYSTEM):
     """The log row of one store.Diff (None when nothing changed); raised / cleared: {subcloud id: [fault JSON]}."""
     state, before = diff.state, diff.before
     changes = {f: getattr(state, f) for f in diff.fields}
@@ -37,7 +38,7 @@ def entry(diff, reason, sequence, extra, raised, cleared, now):
     return {
         "subcloud_id": state.id, "subcloud_name": state.name, "changes": changes, "previous": previous,
         "faults_raised": raised.get(state.id, []), "faults_cleared": cleared.get(state.id, []),
-        "sequence": sequence, "reason": reason, "created_at": now,
+        "sequence": sequence, "reason": reason, "created_at": now, **actor.columns(),
     }
 
 
@@ -51,16 +52,17 @@ def append(cur, rows):
     return revisions
 
 
-def _log_one(subcloud_id, name, reason, changes, previous=None):
+def _log_one(subcloud_id, name, reason, changes, previous=None, actor=SYSTEM):
     row = {
         "subcloud_id": subcloud_id, "subcloud_name": name, "changes": changes, "previous": previous or {},
         "faults_raised": [], "faults_cleared": [], "sequence": None, "reason": reason, "created_at": timezone.now(),
+        **actor.columns(),
     }
     with connection.cursor() as cur:
         return append(cur, [row])[0]
 
 
-def save_fields(subcloud_id, name, fields):
+def save_fields(subcloud_id, name, fields, actor=SYSTEM):
     """Operator edits of plain fields (description, location, group), logged like state changes."""
     subcloud = Subcloud.objects.get(pk=subcloud_id)
     changed, previous = {}, {}
@@ -75,9 +77,9 @@ def save_fields(subcloud_id, name, fields):
     if changed:
         subcloud.updated_at = timezone.now()
         subcloud.save(update_fields=[*changed, "updated_at"])
-        _log_one(subcloud_id, name, "edit", changed, previous)
+        _log_one(subcloud_id, name, "edit", changed, previous, actor)
 
 
-def log_lifecycle(subcloud_id, name, reason, changes):
+def log_lifecycle(subcloud_id, name, reason, changes, actor=SYSTEM):
     """Registration and deletion, for the change log (websocket and history)."""
-    return _log_one(subcloud_id, name, reason, changes)
+    return _log_one(subcloud_id, name, reason, changes, actor=actor)

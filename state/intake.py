@@ -15,6 +15,7 @@ from subclouds.inputs import storable
 from subclouds.models import Subcloud
 
 from . import doorbell
+from .actors import SYSTEM
 from .kinds import DEFAULT_ALARMABLE, DEFAULT_SYNC_STATUS, DEFAULT_UPDATE_STATE_ONLY
 from .models import StateUpdate, UpdateKind
 
@@ -174,8 +175,11 @@ def all_subcloud_ids():
     return list(Subcloud.objects.order_by("id").values_list("id", flat=True))
 
 
-def accept(kind, rows):
-    """Durably record updates [(subcloud id, payload)]; returns (count, sequence of the last one)."""
+def accept(kind, rows, actor=SYSTEM):
+    """Durably record updates [(subcloud id, payload)] sent by `actor` (state/actors.py); returns (count, last sequence).
+
+    The actor costs four constant values in the same INSERT.
+    """
     if kind not in UpdateKind.values:
         raise ValueError(kind)
     if not rows:
@@ -185,10 +189,11 @@ def accept(kind, rows):
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [INTAKE_LOCK])
         cur.execute(
-            f"""INSERT INTO {StateUpdate._meta.db_table} (subcloud_id, kind, payload, accepted_at, worker)
-                SELECT sid, %s, p::jsonb, %s, '' FROM unnest(%b::bigint[], %b::text[]) AS v(sid, p)
+            f"""INSERT INTO {StateUpdate._meta.db_table}
+                    (subcloud_id, kind, payload, accepted_at, worker, actor, source, actor_via, actor_address)
+                SELECT sid, %s, p::jsonb, %s, '', %s, %s, %s, %s FROM unnest(%b::bigint[], %b::text[]) AS v(sid, p)
                 RETURNING id""",
-            [kind, now, list(ids), [json.dumps(p) for p in payloads]],
+            [kind, now, *actor.columns().values(), list(ids), [json.dumps(p) for p in payloads]],
         )
         sequence = max(r[0] for r in cur.fetchall())
     transaction.on_commit(doorbell.ring, robust=True)

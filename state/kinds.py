@@ -47,3 +47,16 @@ def beat_heartbeat_name(host=None):
     """The WorkerHeartbeat name of the Celery beat on `host` (this one by default): written by audit/beat.py,
     checked by `manage.py healthcheck --beat` (the OCF agent dcportal-audit-beat's deep monitor)."""
     return f"dcportal-audit-beat@{host or socket.gethostname()}"
+
+
+class Source(models.TextChoices):
+    """Where a change came from (StateUpdate.source, StateChange.source); labels for pages are in portal/vocabulary.py."""
+
+    REST = "rest"  # an operator's REST call with a token
+    PAGE = "page"  # the portal pages (a session)
+    COMMAND = "command"  # an admin command on the controller (manage.py subcloud ...)
+    AUDIT = "audit"  # the periodic audit
+    TRIGGER = "trigger"  # an audit triggered by a change (going online, identity leaving unknown, manage)
+    DCORCH = "dcorch"
+    CERTMON = "certmon"  # the certificate monitor
+    SYSTEM = "system"  # dcportal itself, or a caller that names nobody

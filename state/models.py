@@ -10,14 +10,27 @@ from django.db.models import Q
 
 from subclouds.models import Subcloud
 
-from .kinds import OutboxKind, Outcome, UpdateKind, WorkerKind
+from .kinds import OutboxKind, Outcome, Source, UpdateKind, WorkerKind
 
-__all__ = ["Outbox", "OutboxKind", "Outcome", "StateChange", "StateUpdate", "UpdateKind", "WorkerHeartbeat"]
-
-
+__all__ = ["Outbox", "OutboxKind", "Outcome", "Source", "StateChange", "StateUpdate", "UpdateKind", "WorkerHeartbeat"]
 
 
-class StateUpdate(models.Model):
+class ActorColumns(models.Model):
+    """Who did it (state/actors.py): user, source, the credential's id (never the secret), client address.
+
+    db_default too, so raw INSERTs that name no actor still work (they record "system").
+    """
+
+    actor = models.CharField(max_length=150, blank=True, default="", db_default="")
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.SYSTEM, db_default=Source.SYSTEM)
+    actor_via = models.CharField(max_length=64, blank=True, default="", db_default="")
+    actor_address = models.CharField(max_length=45, blank=True, default="", db_default="")
+
+    class Meta:
+        abstract = True
+
+
+class StateUpdate(ActorColumns):
     """One accepted update of one subcloud. Pending while applied_at is null."""
 
     subcloud = models.ForeignKey(Subcloud, on_delete=models.CASCADE, related_name="+")
@@ -35,7 +48,7 @@ class StateUpdate(models.Model):
         ]
 
 
-class StateChange(models.Model):
+class StateChange(ActorColumns):
     """One committed change of one subcloud: history, websocket feed, recovery point."""
 
     subcloud = models.ForeignKey(Subcloud, on_delete=models.SET_NULL, null=True, related_name="+")
@@ -51,6 +64,8 @@ class StateChange(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        # No index on the actor columns: every index is paid by the worker's INSERT; the events
+        # page reads the log newest first by id and stops at a page (state/events.py).
         indexes = [models.Index(fields=["subcloud", "-id"], name="statechange_by_subcloud")]
 
 

@@ -14,6 +14,7 @@ from subclouds.errors import Conflict
 from subclouds.models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud, new_region_name
 
 from . import changelog, rules, store
+from .actors import SYSTEM
 
 
 def _locked_state(subcloud_id):
@@ -30,7 +31,7 @@ def _locked_state(subcloud_id):
 NAMES_LOCK = 0x6463_6E6D  # "dcnm"
 
 
-def register_subcloud(data):
+def register_subcloud(data, actor=SYSTEM):
     """Register an existing subcloud: unmanaged, offline, complete, every endpoint unknown, no alarm.
 
     409 when its name or region name is any subcloud's name or region name.
@@ -50,22 +51,22 @@ def register_subcloud(data):
                                f"{taken.name!r} (names and region names are one namespace)", key)
         subcloud = Subcloud.objects.create(**data)
         EndpointStatus.objects.bulk_create(EndpointStatus(subcloud=subcloud, endpoint_type=e) for e in ENDPOINT_TYPES)
-        changelog.log_lifecycle(subcloud.pk, subcloud.name, "registered", {"registered": True})
+        changelog.log_lifecycle(subcloud.pk, subcloud.name, "registered", {"registered": True}, actor)
     return subcloud
 
 
-def update(subcloud, data):
+def update(subcloud, data, actor=SYSTEM):
     """A validated PATCH (subclouds.inputs.UpdateSubcloud) of `subcloud`; returns it refreshed."""
     fields = {k: v for k, v in data.items() if k in ("description", "location")}
     if "group_id" in data:
         fields["group"] = data["group_id"]
     update_subcloud(subcloud.pk, management_state=data.get("management_state"), force=data.get("force", False),
-                    fields=fields)
+                    fields=fields, actor=actor)
     subcloud.refresh_from_db()
     return subcloud
 
 
-def update_subcloud(subcloud_id, management_state=None, force=False, fields=None):
+def update_subcloud(subcloud_id, management_state=None, force=False, fields=None, actor=SYSTEM):
     """Manage / unmanage and edit plain fields together; a refusal leaves everything unchanged."""
     fields = fields or {}
     with transaction.atomic():
@@ -75,18 +76,20 @@ def update_subcloud(subcloud_id, management_state=None, force=False, fields=None
             rules.manage(state, force=force)
         elif management_state == ManagementState.UNMANAGED:
             rules.unmanage(state)
-        changes = store.save({subcloud_id: before}, {subcloud_id: state}, reason=management_state or "edit")
+        changes = store.save({subcloud_id: before}, {subcloud_id: state}, reason=management_state or "edit",
+                             actor=actor)
         if fields:
-            changelog.save_fields(subcloud_id, state.name, fields)
+            changelog.save_fields(subcloud_id, state.name, fields, actor)
     return changes
 
 
-def delete_subcloud(subcloud_id):
+def delete_subcloud(subcloud_id, actor=SYSTEM):
     """Refused while managed; clears every alarm of the subcloud, then deletes it (endpoints cascade)."""
     with transaction.atomic():
         state = _locked_state(subcloud_id)
         rules.check_delete(state)
         before = state.copy()
         rules.clear_all_alarms(state)
-        store.save({subcloud_id: before}, {subcloud_id: state}, reason="deleted", extra={"deleted": True})
+        store.save({subcloud_id: before}, {subcloud_id: state}, reason="deleted", extra={"deleted": True},
+                   actor=actor)
         Subcloud.objects.filter(pk=subcloud_id).delete()

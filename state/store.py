@@ -15,6 +15,7 @@ from subclouds.models import EndpointStatus, Fault, Subcloud
 from subclouds.representation import fault_json
 
 from . import changelog
+from .actors import SYSTEM
 from .bulk import insert_rows
 from .models import Outbox, StateUpdate
 from .rules import SubcloudState
@@ -121,13 +122,15 @@ class Diff:
         )
 
 
-def save(originals, states, *, reason, sequences=None, extra=None):
+def save(originals, states, *, reason, sequences=None, extra=None, actor=SYSTEM, actors=None):
     """Write the difference between originals and states; returns the revisions (change-log ids) written.
 
     originals / states: {subcloud id: SubcloudState}. sequences: {subcloud id:
     highest applied sequence}, recorded in the change log. extra: keys added to
     every subcloud's change-log row, which is then written even without a diff
-    (e.g. {"deleted": True}). A fixed number of statements, whatever the number of subclouds.
+    (e.g. {"deleted": True}). actor: who made the change (state/actors.py); actors: {subcloud id: Actor}
+    overriding it per subcloud (the worker: each subcloud's last changing update). A fixed number of
+    statements, whatever the number of subclouds.
     """
     now = timezone.now()
     diffs = [Diff.of(originals[sid], state) for sid, state in states.items()]
@@ -137,7 +140,11 @@ def save(originals, states, *, reason, sequences=None, extra=None):
         cleared = _clear_faults(cur, [key for d in diffs for key in d.cleared], now)
         raised = _raise_faults(cur, [(d.state, alarm) for d in diffs for alarm in d.raised], now)
         _insert_outbox(cur, diffs, now)
-        entries = [changelog.entry(d, reason, (sequences or {}).get(d.state.id), extra, raised, cleared, now) for d in diffs]
+        sequences, actors = sequences or {}, actors or {}
+        entries = [
+            changelog.entry(d, reason, sequences.get(d.state.id), extra, raised, cleared, now, actors.get(d.state.id, actor))
+            for d in diffs
+        ]
         return changelog.append(cur, [e for e in entries if e is not None])
 
 

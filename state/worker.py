@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from . import rules, store
+from .actors import Actor
 from .models import Outcome, StateChange, StateUpdate
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,15 @@ class Counters:
 def _load_pending(ids):
     with connection.cursor() as cur:
         cur.execute(
-            f"""SELECT id, subcloud_id, kind, payload, accepted_at FROM {StateUpdate._meta.db_table}
+            f"""SELECT id, subcloud_id, kind, payload, accepted_at, actor, source, actor_via, actor_address
+                FROM {StateUpdate._meta.db_table}
                 WHERE applied_at IS NULL AND subcloud_id = ANY(%s)
                 ORDER BY subcloud_id, id LIMIT %s""",
             [ids, MAX_UPDATES_PER_BATCH],
         )
         # Django's psycopg setup hands jsonb back as text on raw cursors.
-        return [(i, sid, kind, json.loads(p) if isinstance(p, str) else p, at) for i, sid, kind, p, at in cur.fetchall()]
+        return [(i, sid, kind, json.loads(p) if isinstance(p, str) else p, at, who)
+                for i, sid, kind, p, at, *who in cur.fetchall()]
 
 
 def _mark(marks, worker):
@@ -89,10 +92,11 @@ def _mark(marks, worker):
 def _apply_pending(states, pending, result):
     """Run the rules over every pending update, in sequence order, on the in-memory states.
 
-    Returns (marks [(update id, Outcome)], sequences {subcloud id: last applied update id}).
+    Returns (marks [(update id, Outcome)], sequences {subcloud id: last applied update id},
+    actors {subcloud id: Actor of the last update that changed something}: the change-log row's actor).
     """
-    marks, sequences = [], {}
-    for update_id, sid, kind, payload, _accepted_at in pending:
+    marks, sequences, actors = [], {}, {}
+    for update_id, sid, kind, payload, _accepted_at, who in pending:
         state = states[sid]
         snapshot = state.snapshot()
         try:
@@ -110,12 +114,13 @@ def _apply_pending(states, pending, result):
         sequences[sid] = update_id
         if changed:
             result.applied += 1
+            actors[sid] = who
         else:
             result.noops += 1
     for state in states.values():
         for note in state.notes:
             log.debug("%s: %s", state.name, note)
-    return marks, sequences
+    return marks, sequences, {sid: Actor(*who) for sid, who in actors.items()}
 
 
 def apply_batch(limit, worker=""):
@@ -132,12 +137,12 @@ def apply_batch(limit, worker=""):
         states = store.build_states(rows)
         originals = {sid: state.copy() for sid, state in states.items()}
         pending = _load_pending(list(states))
-        marks, sequences = _apply_pending(states, pending, result)
-        store.save(originals, states, reason="update", sequences=sequences)
+        marks, sequences, actors = _apply_pending(states, pending, result)
+        store.save(originals, states, reason="update", sequences=sequences, actors=actors)
         _mark(marks, worker)
         result.subclouds = len(states)
     done = time.time()
-    result.latencies = [done - accepted_at.timestamp() for *_, accepted_at in pending]
+    result.latencies = [done - row[4].timestamp() for row in pending]
     return result
 
 

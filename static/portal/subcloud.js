@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  const { live, esc, groups, formatTime, timeHtml, showTimes } = window.dcportal;
+  const { live, esc, groups, formatTime, parseTime, timeHtml, showTimes } = window.dcportal;
   const detail = document.getElementById("detail");
   const name = detail.dataset.name;
   let historyTimer = 0;
@@ -57,10 +57,62 @@
     }, 300);
   }
 
+  // -- availability: uptime over 24 h and 7 d, and a strip of online / offline / unknown periods ---------
+  const availability = document.getElementById("availability");
+  let availabilityTimer = 0;
+
+  function pct(ratio) {
+    return ratio === null ? "unknown" : `${(ratio * 100).toFixed(ratio === 1 || ratio === 0 ? 0 : 2)} %`;
+  }
+
+  function strip(data) {
+    const start = parseTime(data.start).getTime();
+    const span = parseTime(data.end).getTime() - start || 1;
+    const timeline = document.getElementById("timeline");
+    // Built as elements: the Content-Security-Policy refuses style attributes in markup, not CSSOM widths.
+    timeline.replaceChildren(...data.periods.map((p) => {
+      const from = parseTime(p.start).getTime();
+      const el = document.createElement("span");
+      el.className = `period s-${p.status}`;
+      el.dataset.status = p.status;
+      el.style.width = `${(((parseTime(p.end).getTime() - from) / span) * 100).toFixed(3)}%`;
+      el.title = `${p.status}: ${formatTime(p.start, true)} – ${formatTime(p.end, true)}`;
+      return el;
+    }));
+    timeline.setAttribute("aria-label", `Availability timeline, last ${data.window}: ` +
+      data.periods.map((p) => p.status).join(", "));
+    document.getElementById("timeline-start").textContent = formatTime(data.start, true);
+    document.getElementById("timeline-end").textContent = "now";
+  }
+
+  async function loadAvailability() {
+    const chosen = availability.querySelector('input[name="window"]:checked').value;
+    for (const w of ["24h", "7d"]) {
+      const response = await fetch(`${availability.dataset.url}?window=${w}`, {
+        credentials: "same-origin", headers: { Accept: "application/json" },
+      });
+      if (!response.ok) continue;
+      const data = await response.json();
+      availability.querySelector(`[data-uptime="${w}"]`).textContent = pct(data.uptime);
+      if (w === chosen) strip(data);
+    }
+  }
+
+  function reloadAvailability() {
+    clearTimeout(availabilityTimer);
+    availabilityTimer = setTimeout(loadAvailability, 300);
+  }
+
+  for (const radio of availability.querySelectorAll('input[name="window"]')) radio.addEventListener("change", loadAvailability);
+  loadAvailability();
+
   live.on((kind, info, store) => {
     if (kind === "changes" && !info.names.has(name) && !info.faults) return;
     render(store);
-    if (kind === "changes" && info.names.has(name)) reloadHistory();
+    if (kind === "changes" && info.names.has(name)) {
+      reloadHistory();
+      reloadAvailability();
+    }
   });
 
   // -- manage / unmanage (operators only: the form is not rendered for readers) --------

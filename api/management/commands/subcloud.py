@@ -9,6 +9,7 @@ and `--json` prints the API's body.
 from django.core.management.base import BaseCommand
 
 from state import operations
+from state.actors import Actor
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_subclouds
@@ -135,7 +136,7 @@ class Command(BaseCommand):
 
     def do_add(self, options):
         data = {key: options[opt] for opt, key in REGISTER_OPTIONS.items() if options[opt] is not None}
-        subcloud = operations.register_subcloud(validated(RegisterSubcloud, data))
+        subcloud = operations.register_subcloud(validated(RegisterSubcloud, data), Actor.command())
         data = one(subcloud)
         write(self, options, data, lambda: subcloud_text(data))
 
@@ -148,11 +149,11 @@ class Command(BaseCommand):
 
     def _set_management(self, options, body):
         subcloud = services.get_subcloud(options["ref"])
-        operations.update(subcloud, validated(UpdateSubcloud, body))
+        operations.update(subcloud, validated(UpdateSubcloud, body), Actor.command())
         data = one(subcloud)
         write(self, options, data, lambda: subcloud_text(data))
 
     def do_delete(self, options):
         subcloud = services.get_subcloud(options["ref"])
-        operations.delete_subcloud(subcloud.pk)
+        operations.delete_subcloud(subcloud.pk, Actor.command())
         write(self, options, {}, lambda: f"Subcloud {subcloud.name} (id {subcloud.pk}) deleted")
