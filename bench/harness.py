@@ -75,7 +75,7 @@ class Processes:
         return self.procs[name]
 
     def daphne(self, port):
-        self.start("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        self.start("daphne", [sys.executable, "-m", "dcportal.server", "-b", "127.0.0.1", "-p", str(port),
                               "dcportal.asgi:application"])
         wait_http(f"http://127.0.0.1:{port}/healthz")
 

@@ -153,7 +153,7 @@ def cmd_up(args):
             procs[name] = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                            start_new_session=True)
 
-        spawn("daphne", [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT), "--websocket_timeout", "-1",
+        spawn("daphne", [PY, "-m", "dcportal.server", "-b", "127.0.0.1", "-p", str(PORT), "--websocket_timeout", "-1",
                          "dcportal.asgi:application"])
         for i in range(int(os.environ.get("DCPORTAL_STATE_WORKERS", "2"))):
             spawn(f"state-{i}", [PY, "manage.py", "runworker", "dcmanager-state", "--name", f"state-{i}"])

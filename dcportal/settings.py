@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -172,6 +173,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+
+# Largest request body the server takes (dcportal/server.py): a larger one gets 413 before it is buffered or parsed.
+# Room above Django's own limit on a non-file body (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MiB; a bulk of
+# STATE_BULK_MAX updates is about 0.6 MiB) for the multipart files `dcmanager subcloud add` sends.
+MAX_BODY_BYTES = env.int("DCPORTAL_MAX_BODY_BYTES", default=4 * 2**20)
+if MAX_BODY_BYTES < 1:
+    raise ImproperlyConfigured(f"DCPORTAL_MAX_BODY_BYTES must be a positive number of bytes, not {MAX_BODY_BYTES}")
 
 # The state service.
 STATE_WORKER_BATCH = env.int("DCPORTAL_STATE_BATCH", default=250)

@@ -132,7 +132,7 @@ class Stack:
 
     def start_daphne(self):
         self.starts += 1
-        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"]
+        argv = [sys.executable, "-m", "dcportal.server", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"]
         self.daphne = Process(f"daphne-{self.starts}", argv, self.root, self.env)
 
         def serving():

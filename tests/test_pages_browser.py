@@ -44,7 +44,7 @@ def free_port():
 
 
 class Daphne:
-    """`daphne dcportal.asgi:application` on the test database; restartable on the same port."""
+    """`python -m dcportal.server dcportal.asgi:application` (daphne) on the test database; restartable on the same port."""
 
     def __init__(self, log_dir):
         self.port = free_port()
@@ -55,7 +55,7 @@ class Daphne:
     def start(self):
         env = dict(os.environ, DCPORTAL_DATABASE_NAME=connection.settings_dict["NAME"], DCPORTAL_DB_POOL_MAX="2")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"],
+            [sys.executable, "-m", "dcportal.server", "-b", "127.0.0.1", "-p", str(self.port), "dcportal.asgi:application"],
             cwd=ROOT, env=env, stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 20
