@@ -8,7 +8,9 @@ up front, chunked bodies chunk by chunk); past settings.MAX_BODY_BYTES
 (DCPORTAL_MAX_BODY_BYTES) the client gets the API's 413 JSON error at once and the
 rest of the body is dropped unread. Twisted no longer parses form bodies at all:
 daphne hands the raw body to Django, which parses it (and answers a malformed one with
-the JSON error shape, not Twisted's bare 400). No `Server` banner is sent by default.
+the JSON error shape, not Twisted's bare 400); a chunked body reaches Django with its
+Content-Length, which Django needs to read any body at all. No `Server` banner is sent
+by default.
 """
 
 import json
@@ -41,10 +43,11 @@ class BoundedRequest(WebRequest):
         # Twisted would parse form bodies into request.args, which daphne never reads.
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
         self.body_bytes = 0
-        self.refused = False
+        self.refused = self.chunked = False
 
     def gotLength(self, length):
         """Twisted's hook once the headers are in; `length` is None for a chunked body."""
+        self.chunked = length is None
         if length is not None and length > self.max_body_bytes:
             self.refuse()
         else:
@@ -60,8 +63,12 @@ class BoundedRequest(WebRequest):
             super().handleContentChunk(data)
 
     def requestReceived(self, command, path, version):
-        if not self.refused:
-            super().requestReceived(command, path, version)
+        if self.refused:
+            return
+        if self.chunked:
+            # Django reads CONTENT_LENGTH bytes of the body and no more: without it a chunked body would read as empty.
+            self.requestHeaders.setRawHeaders(b"content-length", [b"%d" % self.body_bytes])
+        super().requestReceived(command, path, version)
 
     def refuse(self):
         """Answer 413, stop reading the request into Twisted, close once the client stops sending (or after LINGER)."""
