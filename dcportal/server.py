@@ -21,12 +21,12 @@ from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from twisted.internet import reactor
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("dcportal.server")  # also when run as __main__
 
 # After the 413, what the client still sends is read and dropped for up to this long,
 # then the connection is cut. Closing at once with unread data makes the kernel send a
 # reset, which can destroy the 413 before a client that is still sending has read it.
-LINGER_SECONDS = 5.0
+LINGER_SECONDS = 10.0
 
 
 def _drop(data):
@@ -78,6 +78,8 @@ class BoundedRequest(WebRequest):
         logger.warning("413: request body over %d bytes from %s:%s", self.max_body_bytes, getattr(peer, "host", "?"),
                        getattr(peer, "port", "?"))
         transport.write(self.refusal)
+        # Twisted answers `Expect: 100-continue` right after gotLength; after a 413 it must not.
+        self.requestHeaders.removeHeader(b"expect")
         channel.dataReceived = _drop
         # Half-close: the client sees the 413 and the end of the response; its EOF closes the connection
         # (HTTPChannel is not half-closeable), else the timer does.
