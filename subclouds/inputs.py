@@ -48,11 +48,16 @@ def _ip(value):
         raise serializers.ValidationError(f"{value!r} is not an IP address") from None
 
 
+def is_id(text):
+    """An id reference: ASCII digits only (str.isdigit also takes '³' and other digits int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _name(value, what):
     value = value.strip()
     if not value:
         raise serializers.ValidationError(f"{what} name must not be empty")
-    if value.isdigit():
+    if is_id(value):
         raise serializers.ValidationError(f"{what} name must contain alphabetic characters")
     return value
 
@@ -64,7 +69,7 @@ class GroupRefField(serializers.Field):
     def to_internal_value(self, value):
         value = str(value).strip()
         group = None
-        if value.isdigit():
+        if is_id(value):
             group = SubcloudGroup.objects.filter(pk=int(value)).first()
         if group is None:
             group = SubcloudGroup.objects.filter(name=value).first()

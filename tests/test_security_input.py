@@ -61,6 +61,10 @@ BAD = [
     ("nul-in-group-path", "operator", "delete", "/v1.0/subcloud-groups/%00", None, None, 404, None),
     ("nul-in-update-status-path", "service", "patch", "/v1.0/subclouds/%00/update_status",
      body({"endpoint": "dc-cert", "status": "in-sync"}), JSON, 404, None),
+    ("superscript-digit-in-path", "reader", "get", "/v1.0/subclouds/%C2%B3", None, None, 404, None),
+    ("superscript-digit-in-group-path", "reader", "get", "/v1.0/subcloud-groups/%C2%B3", None, None, 404, None),
+    ("superscript-digit-group-ref", "operator", "patch", "/v1.0/subclouds/sc1", body({"group_id": "\u00b3"}), JSON, 400,
+     "group_id"),
     ("nul-in-fault-filter", "reader", "get", "/v1.0/faults?subcloud=%00", None, None, 400, "subcloud"),
     ("nul-in-name-filter", "reader", "get", "/v1.0/subclouds?name=sc%00", None, None, 400, "name"),
 ]
