@@ -50,24 +50,24 @@ def world(subcloud_factory):
     request_finished.connect(close_old_connections)
 
 
-def role_and_excluded_checks(case):
+# The original in-process test, kept word for word: hypothesis derives its derandomized seed from the source.
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+def test_it_never_fails_and_always_answers_as_documented(case, tokens):
     role = "service" if any(p in case.path for p in SERVICE_PATHS) else "operator"
     # A schema-valid body may still break a rule (an unknown group, a duplicate name): 400, so no
     # positive_data_acceptance. Bodies must reject what the schema does not allow; list filters, like
     # django-filter's everywhere, take an empty value as "no filter", so GETs skip negative_data_rejection.
-    return role, [positive_data_acceptance] + ([negative_data_rejection] if case.method == "GET" else [])
-
-
-HYPOTHESIS = {"deadline": None, "derandomize": True, "database": None,
-              "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                        HealthCheck.function_scoped_fixture]}
-
-
-@schema.parametrize()
-@settings(max_examples=EXAMPLES, **HYPOTHESIS)
-def test_it_never_fails_and_always_answers_as_documented(case, tokens):
-    role, excluded = role_and_excluded_checks(case)
+    excluded = [positive_data_acceptance] + ([negative_data_rejection] if case.method == "GET" else [])
     case.call_and_validate(headers={"X-Auth-Token": tokens[role]}, excluded_checks=excluded)
+
+
+def role_and_excluded_checks(case):
+    """The same role and checks as the in-process test."""
+    role = "service" if any(p in case.path for p in SERVICE_PATHS) else "operator"
+    return role, [positive_data_acceptance] + ([negative_data_rejection] if case.method == "GET" else [])
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,9 @@ def daphne(django_db_setup, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @over_http.parametrize()
-@settings(max_examples=EXAMPLES_THROUGH_DAPHNE, **HYPOTHESIS)
+@settings(max_examples=EXAMPLES_THROUGH_DAPHNE, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
 def test_it_answers_as_documented_through_daphne(case, tokens, daphne):
     role, excluded = role_and_excluded_checks(case)
     case.call_and_validate(base_url=daphne.url, headers={"X-Auth-Token": tokens[role]}, excluded_checks=excluded)
