@@ -96,11 +96,15 @@ def exception_handler(exc, context):
     return response
 
 
+def too_large_body(limit):
+    """The 413's body, alike whether Django (DATA_UPLOAD_MAX_MEMORY_SIZE) or the server (MAX_BODY_BYTES) refused."""
+    return error_body(f"Request body larger than {limit} bytes.", "body")
+
+
 def bad_request_body(exception):
     """(status, body) of a request Django itself refuses: 413 for a body too large, 400 otherwise."""
     if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, error_body(f"Request body larger than {limit} bytes.", "body")
+        return status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     return status.HTTP_400_BAD_REQUEST, error_body("Bad request.")
 
 

@@ -45,7 +45,8 @@ def environment(database_name=None, key_prefix=None, base=None, **settings):
 
 
 def daphne_argv(port, host="127.0.0.1"):
-    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "--websocket_timeout", "-1",
+    """daphne with dcportal/server.py's bounded request bodies, as the OCF agent runs it."""
+    return [sys.executable, "-m", "dcportal.server", "-b", host, "-p", str(port), "--websocket_timeout", "-1",
             "dcportal.asgi:application"]
 
 

@@ -251,6 +251,10 @@ REGION_NAME = env_str("DCPORTAL_REGION_NAME", default="SystemController")
 # Projects a token may be scoped to (by name in the Default domain, or by id); any role opens any of them.
 IDENTITY_PROJECTS = env_list("DCPORTAL_IDENTITY_PROJECTS", default=["admin", "services"])
 IDENTITY_TOKEN_SECONDS = env_int("DCPORTAL_IDENTITY_TOKEN_SECONDS", default=3600, minimum=60)
+# Largest request body the server takes (dcportal/server.py): a larger one gets 413 before it is buffered or parsed.
+# Room above Django's own limit on a non-file body (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MiB; a bulk of
+# STATE_BULK_MAX updates is about 0.6 MiB) for the multipart files `dcmanager subcloud add` sends.
+MAX_BODY_BYTES = env_int("DCPORTAL_MAX_BODY_BYTES", default=4 * 2**20, minimum=1)
 
 # The state service.
 STATE_WORKER_BATCH = env_int("DCPORTAL_STATE_BATCH", default=250, minimum=1)

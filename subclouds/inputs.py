@@ -67,6 +67,11 @@ class NameField(serializers.CharField):
         if problem:
             raise serializers.ValidationError(problem)
         return value
+def is_id(text):
+    """An id reference: ASCII digits only (str.isdigit also takes '³' and other digits int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "group id or name"})
@@ -76,7 +81,7 @@ class GroupRefField(serializers.Field):
     def to_internal_value(self, value):
         value = str(value).strip()
         group = None
-        if value.isdigit():
+        if is_id(value):
             group = SubcloudGroup.objects.filter(pk=int(value)).first()
         if group is None:
             group = SubcloudGroup.objects.filter(name=value).first()

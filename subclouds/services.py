@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .errors import Conflict, NotFound, Refused
-from .inputs import storable
+from .inputs import is_id, storable
 from .models import DEFAULT_GROUP_ID, Subcloud, SubcloudGroup
 from .names import RESERVED_GROUP_NAMES, is_reserved
 
@@ -20,7 +20,7 @@ def get_subcloud(ref):
     if not storable(ref):  # cannot be a name: never reaches the database
         raise NotFound(f"Subcloud {ref!r} not found")
     found = None
-    if ref.isdigit():
+    if is_id(ref):
         found = Subcloud.objects.filter(pk=int(ref)).first()
     found = found or Subcloud.objects.filter(name=ref).first() or Subcloud.objects.filter(region_name=ref).first()
     if found is None:
@@ -32,7 +32,7 @@ def get_group(ref):
     ref = str(ref)
     if not storable(ref):
         raise NotFound(f"Subcloud group {ref!r} not found")
-    found = SubcloudGroup.objects.filter(pk=int(ref)).first() if ref.isdigit() else None
+    found = SubcloudGroup.objects.filter(pk=int(ref)).first() if is_id(ref) else None
     found = found or SubcloudGroup.objects.filter(name=ref).first()
     if found is None:
         raise NotFound(f"Subcloud group {ref} not found")

@@ -4,7 +4,7 @@ Each agent is installed with `manage.py install_ocf --prefix` and run with a cle
 environment (only OCF_* variables): the processes get the test database and Redis
 from the agent's env_file, as they would in production. Where a misbehaving process
 is needed (one that crashes during start or ignores SIGTERM), a stand-in app_dir
-holds a small Python program in place of manage.py or the daphne module, so the
+holds a small Python program in place of manage.py or the dcportal.server module, so the
 agent launches it with exactly the command line it launches the real one with.
 Needs root and Debian's resource-agents and libxml2-utils (./dev test installs them).
 """
@@ -232,12 +232,12 @@ def agent(ocf_dir, env_file, tmp_path):
 
 
 def stand_in_app(tmp_path, program):
-    """An app_dir whose manage.py and daphne module are `program` (launched with the real argv)."""
+    """An app_dir whose manage.py and dcportal.server module are `program` (launched with the real argv)."""
     app = tmp_path / "stand-in"
-    (app / "daphne").mkdir(parents=True)
-    for target in (app / "manage.py", app / "daphne" / "__main__.py"):
+    (app / "dcportal").mkdir(parents=True)
+    for target in (app / "manage.py", app / "dcportal" / "server.py"):
         target.write_text(program)
-    (app / "daphne" / "__init__.py").write_text("")
+    (app / "dcportal" / "__init__.py").write_text("")
     return app
 
 

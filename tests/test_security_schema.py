@@ -1,10 +1,11 @@
-"""Schemathesis against the OpenAPI schema the app serves (/v1.0/schema/), in process over WSGI.
+"""Schemathesis against the OpenAPI schema the app serves (/v1.0/schema/), in process over WSGI,
+then (fewer examples) through the real server, daphne started by dcportal.server.
 
 Every operation is called with generated valid and invalid input, with the token of
 the role it is meant for (state endpoints: service; the rest: operator): no answer
 may be a 5xx, and every answer must match the schema (status code, content type,
-headers, body). Bounded: a few examples per operation, so the run stays well under
-a minute.
+headers, body). Through daphne the server's own answers (Twisted's, daphne's, the
+body limit's) are held to the same schema. Bounded: a few examples per operation.
 """
 
 import pytest
@@ -16,10 +17,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from subclouds.models import SubcloudGroup
+from tests.conftest import daphne_on_test_db
 
 pytestmark = pytest.mark.django_db
 
 EXAMPLES = 20
+EXAMPLES_THROUGH_DAPHNE = 3
 SERVICE_PATHS = ("/v1.0/state/", "/update_status")
 
 
@@ -30,6 +33,8 @@ def tokens(client_as):
 
 # Loaded from the app itself at collection (the schema view needs no database).
 schema = schemathesis.openapi.from_wsgi("/v1.0/schema/", get_wsgi_application())
+# The same schema, sent over HTTP to a base URL given at call time.
+over_http = schemathesis.openapi.from_dict(schema.raw_schema)
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +50,7 @@ def world(subcloud_factory):
     request_finished.connect(close_old_connections)
 
 
+# The original in-process test, kept word for word: hypothesis derives its derandomized seed from the source.
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
@@ -56,3 +62,28 @@ def test_it_never_fails_and_always_answers_as_documented(case, tokens):
     # django-filter's everywhere, take an empty value as "no filter", so GETs skip negative_data_rejection.
     excluded = [positive_data_acceptance] + ([negative_data_rejection] if case.method == "GET" else [])
     case.call_and_validate(headers={"X-Auth-Token": tokens[role]}, excluded_checks=excluded)
+
+
+def role_and_excluded_checks(case):
+    """The same role and checks as the in-process test."""
+    role = "service" if any(p in case.path for p in SERVICE_PATHS) else "operator"
+    return role, [positive_data_acceptance] + ([negative_data_rejection] if case.method == "GET" else [])
+
+
+@pytest.fixture(scope="module")
+def daphne(django_db_setup, tmp_path_factory):
+    """One real server for the module (dcportal.server on the test database); each test commits its own world."""
+    server = daphne_on_test_db(tmp_path_factory.mktemp("daphne")).start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@over_http.parametrize()
+@settings(max_examples=EXAMPLES_THROUGH_DAPHNE, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.function_scoped_fixture])
+def test_it_answers_as_documented_through_daphne(case, tokens, daphne):
+    role, excluded = role_and_excluded_checks(case)
+    case.call_and_validate(base_url=daphne.url, headers={"X-Auth-Token": tokens[role]}, excluded_checks=excluded)
