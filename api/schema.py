@@ -66,6 +66,23 @@ GROUP = component(
 )
 GROUP_LIST = component("SubcloudGroupList", {"subcloud_groups": GROUP(many=True)})
 
+BULK_RESULT = component(
+    "SubcloudBulkActionResult",
+    {
+        "action": serializers.ChoiceField(["manage", "unmanage", "move"]),
+        "results": component(
+            "SubcloudActionResult",
+            {
+                "subcloud": serializers.CharField(help_text="the subcloud's name (or the ref given, when unknown)"),
+                "status": serializers.ChoiceField(["done", "refused"]),
+                "error_message": serializers.CharField(allow_null=True, help_text="why it was refused, as PATCH says it"),
+            },
+        )(many=True),
+        "done": serializers.IntegerField(),
+        "refused": serializers.IntegerField(),
+    },
+)
+
 ALARM_SUMMARY = inline_serializer(
     "AlarmSummary",
     {

@@ -28,6 +28,23 @@ def get_subcloud(ref):
     return found
 
 
+def find_subclouds(refs):
+    """{ref: Subcloud} for the refs (id, name or region name) that exist, in three queries whatever their number.
+
+    The bulk actions' lookup: a ref matches as get_subcloud() would match it (id first, then name, then region).
+    """
+    refs = [str(r) for r in refs if storable(str(r))]
+    by_id = {str(s.pk): s for s in Subcloud.objects.filter(pk__in=[int(r) for r in refs if r.isdigit() and len(r) < 19])}
+    by_name = {s.name: s for s in Subcloud.objects.filter(name__in=refs)}
+    by_region = {s.region_name: s for s in Subcloud.objects.filter(region_name__in=refs)}
+    found = {}
+    for ref in refs:
+        subcloud = by_id.get(ref) or by_name.get(ref) or by_region.get(ref)
+        if subcloud is not None:
+            found[ref] = subcloud
+    return found
+
+
 def get_group(ref):
     ref = str(ref)
     if not storable(ref):
