@@ -56,7 +56,7 @@ def get_group(ref):
     return found
 
 
-def _check_group_name_free(name, group=None):
+def check_group_name_free(name, group=None):
     """409 for a taken name, and for any spelling of Default (dcmanager reserves it case-insensitively)."""
     if is_reserved(name, RESERVED_GROUP_NAMES) and not (group and group.is_default and name == group.name):
         raise Conflict(f"Subcloud group {name!r} already exists: the name is reserved for the Default group", "name")
@@ -65,7 +65,7 @@ def _check_group_name_free(name, group=None):
 
 
 def create_group(data):
-    _check_group_name_free(data["name"])
+    check_group_name_free(data["name"])
     try:
         return SubcloudGroup.objects.create(**data)
     except IntegrityError:
@@ -76,7 +76,7 @@ def update_group(group, data):
     if group.is_default and "name" in data and data["name"] != group.name:
         raise Refused("The Default group cannot be renamed", "name")
     if "name" in data:
-        _check_group_name_free(data["name"], group)
+        check_group_name_free(data["name"], group)
     for key, value in data.items():
         setattr(group, key, value)
     group.updated_at = timezone.now()
