@@ -9,6 +9,8 @@ JSON (id "vocabulary-data") for the scripts; templates loop over it.
 from functools import cache
 
 from subclouds.choices import Availability, EndpointType, ManagementState, Severity, SyncStatus
+from subclouds.fleetfile import COLUMNS as FLEET_COLUMNS
+from subclouds.fleetfile import GROUP_NAME
 
 from .wire import PART_KEYS
 
@@ -46,6 +48,11 @@ def vocabulary():
         "headline_severities": [Severity.CRITICAL.value, Severity.MAJOR.value],
         "endpoints": [{"value": v, "label": v, "short": _SHORT[v]} for v in EndpointType.values],
         "part_keys": list(PART_KEYS),
+        # The export's columns (subclouds/fleetfile.py, as export_fleet writes them): [column, key of a subcloud or null].
+        "fleet_columns": [[column, key] for column, key in FLEET_COLUMNS],
+        "fleet_group_name": GROUP_NAME,
+        # The subclouds page's bulk actions: the verb its confirmation and results use.
+        "bulk_actions": {"manage": "Manage", "unmanage": "Unmanage", "move": "Move"},
     }
 
 
