@@ -134,5 +134,5 @@ DELETED = OpenApiResponse(OpenApiTypes.OBJECT, description="Deleted; the body is
 
 
 def responses(ok, *errors):
-    """{200: ok, 401/403: ERROR, each of errors: ERROR} for extend_schema."""
-    return {200: ok, **{code: ERROR for code in (400, 401, 403, 404, 409) if code in (*errors, 401, 403)}}
+    """{200: ok, 401/403: ERROR, each of errors (400, 404, 409, 413): ERROR} for extend_schema."""
+    return {200: ok, **{code: ERROR for code in (400, 401, 403, 404, 409, 413) if code in (*errors, 401, 403)}}

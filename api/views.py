@@ -100,7 +100,7 @@ class SubcloudBulkAction(ServiceErrors, APIView):
     @extend_schema(
         summary="Manage, unmanage or move many subclouds (a list, or a whole group), with a result per subcloud",
         request=BulkAction,
-        responses=schema.responses(schema.BULK_RESULT, 400),
+        responses=schema.responses(schema.BULK_RESULT, 400, 413),
     )
     def post(self, request):
         return Response(operations.bulk_action(validated(BulkAction, request.data)))

@@ -91,6 +91,7 @@ def test_it_acts_on_a_whole_group_and_moves_to_another(client_as, fleet):
         ({"action": "unmanage", "subclouds": ["sc1"], "force": True}, "force"),
         ({"action": "manage", "group": "nowhere"}, "group"),
         ({"action": "manage", "subclouds": ["sc1"], "extra": 1}, "extra"),
+        ({"action": "manage", "subclouds": [f"x{i}" for i in range(10001)]}, "subclouds"),
     ],
 )
 def test_it_refuses_bad_input_with_the_field_and_changes_nothing(client_as, fleet, body, field):
