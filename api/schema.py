@@ -67,6 +67,23 @@ GROUP = component(
 )
 GROUP_LIST = component("SubcloudGroupList", {"subcloud_groups": GROUP(many=True)})
 
+BULK_RESULT = component(
+    "SubcloudBulkActionResult",
+    {
+        "action": serializers.ChoiceField(["manage", "unmanage", "move"]),
+        "results": component(
+            "SubcloudActionResult",
+            {
+                "subcloud": serializers.CharField(help_text="the subcloud's name (or the ref given, when unknown)"),
+                "status": serializers.ChoiceField(["done", "refused"]),
+                "error_message": serializers.CharField(allow_null=True, help_text="why it was refused, as PATCH says it"),
+            },
+        )(many=True),
+        "done": serializers.IntegerField(),
+        "refused": serializers.IntegerField(),
+    },
+)
+
 ALARM_SUMMARY = inline_serializer(
     "AlarmSummary",
     {
@@ -118,8 +135,8 @@ DELETED = OpenApiResponse(OpenApiTypes.OBJECT, description="Deleted; the body is
 
 
 def responses(ok, *errors):
-    """{200: ok, 401/403: ERROR, each of errors: ERROR} for extend_schema."""
-    return {200: ok, **{code: ERROR for code in (400, 401, 403, 404, 409) if code in (*errors, 401, 403)}}
+    """{200: ok, 401/403: ERROR, each of errors (400, 404, 409, 413): ERROR} for extend_schema."""
+    return {200: ok, **{code: ERROR for code in (400, 401, 403, 404, 409, 413) if code in (*errors, 401, 403)}}
 
 ACTOR = component(
     "Actor",

@@ -15,6 +15,8 @@ def path(route, view, name):
 
 urlpatterns = [
     path("subclouds", views.SubcloudList.as_view(), "subcloud-list"),
+    # Not under subclouds/: it would shadow a subcloud named like the action.
+    path("subcloud-bulk-actions", views.SubcloudBulkAction.as_view(), "subcloud-bulk-actions"),
     path(f"subclouds/{REF}/detail", views.SubcloudDetailView.as_view(), "subcloud-detail"),
     path(f"subclouds/{REF}/availability", views.SubcloudAvailability.as_view(), "subcloud-availability"),
     path(f"subclouds/{REF}/update_status", state_api.UpdateStatusView.as_view(), "subcloud-update-status"),

@@ -12,7 +12,7 @@ from state.kinds import Source
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_faults, filter_subclouds
-from subclouds.inputs import GroupInput, RegisterSubcloud, UpdateSubcloud, validated
+from subclouds.inputs import BulkAction, GroupInput, RegisterSubcloud, UpdateSubcloud, validated
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
     alarm_summary_json,
@@ -95,6 +95,18 @@ class SubcloudDetail(ServiceErrors, APIView):
     def delete(self, request, ref):
         operations.delete_subcloud(services.get_subcloud(ref).pk, Actor.of_request(request))
         return deleted()
+
+
+class SubcloudBulkAction(ServiceErrors, APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        summary="Manage, unmanage or move many subclouds (a list, or a whole group), with a result per subcloud",
+        request=BulkAction,
+        responses=schema.responses(schema.BULK_RESULT, 400, 413),
+    )
+    def post(self, request):
+        return Response(operations.bulk_action(validated(BulkAction, request.data), Actor.of_request(request)))
 
 
 class SubcloudDetailView(ServiceErrors, APIView):

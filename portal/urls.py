@@ -11,6 +11,7 @@ urlpatterns = [
     path("subclouds/", views.subcloud_list, name="subclouds"),
     path("subclouds/<str:name>/", views.subcloud_detail, name="subcloud"),
     path("subclouds/<str:name>/history/", views.subcloud_history, name="subcloud-history"),
+    path("groups/", views.group_list, name="groups"),
     path("alarms/", views.alarms, name="alarms"),
     path("events/", views.events_page, name="events"),
 ]

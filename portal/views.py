@@ -8,6 +8,7 @@ anyone else anyway.
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.shortcuts import render
 
 from accounts.roles import OPERATOR, SUPERUSER, role_of
@@ -128,6 +129,13 @@ def subcloud_history(request, name):
     except NotFound:
         return render(request, "portal/404.html", _context(request, "subclouds", missing=name), status=404)
     return render(request, "portal/_history.html", {"history": history.subcloud_history(subcloud.pk)})
+
+
+@page
+def group_list(request):
+    """Groups with their subcloud counts; operators get the create / edit / delete forms (static/portal/groups.js)."""
+    groups = SubcloudGroup.objects.annotate(subcloud_count=Count("subclouds")).order_by("id")
+    return render(request, "portal/groups.html", _context(request, "groups", group_rows=groups))
 
 
 @page

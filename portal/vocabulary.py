@@ -11,6 +11,8 @@ from functools import cache
 from state.events import KINDS
 from state.kinds import Source
 from subclouds.choices import Availability, EndpointType, ManagementState, Severity, SyncStatus
+from subclouds.fleetfile import COLUMNS as FLEET_COLUMNS
+from subclouds.fleetfile import GROUP_NAME
 
 from .wire import PART_KEYS
 
@@ -57,6 +59,11 @@ def vocabulary():
         "part_keys": list(PART_KEYS),
         "sources": [{"value": v, "label": _SOURCE_LABELS[v]} for v in Source.values],
         "event_kinds": [{"value": k, "label": _KIND_LABELS.get(k, k)} for k in KINDS],
+        # The export's columns (subclouds/fleetfile.py, as export_fleet writes them): [column, key of a subcloud or null].
+        "fleet_columns": [[column, key] for column, key in FLEET_COLUMNS],
+        "fleet_group_name": GROUP_NAME,
+        # The subclouds page's bulk actions: the verb its confirmation and results use.
+        "bulk_actions": {"manage": "Manage", "unmanage": "Unmanage", "move": "Move"},
     }
 
 

@@ -9,8 +9,9 @@ subclouds.errors.Refused (and its Conflict / NotFound) and leave everything unch
 from django.db import connection, transaction
 from django.db.models import Q
 
+from subclouds import services
 from subclouds.choices import ENDPOINT_TYPES, ManagementState
-from subclouds.errors import Conflict
+from subclouds.errors import Conflict, NotFound, Refused
 from subclouds.models import DEFAULT_GROUP_ID, EndpointStatus, Subcloud, new_region_name
 
 from . import changelog, rules, store
@@ -81,6 +82,42 @@ def update_subcloud(subcloud_id, management_state=None, force=False, fields=None
         if fields:
             changelog.save_fields(subcloud_id, state.name, fields, actor)
     return changes
+
+
+_BULK_STATES = {"manage": ManagementState.MANAGED, "unmanage": ManagementState.UNMANAGED}
+
+
+def bulk_action(data, actor=SYSTEM):
+    """A validated subclouds.inputs.BulkAction: the action on each selected subcloud, with a result for each.
+
+    Each subcloud is changed by update_subcloud, in its own transaction, exactly as a PATCH
+    would change it: a refusal (offline, already managed, unknown, deleted meanwhile) is
+    reported for that subcloud, with the PATCH's message, and the others go ahead.
+    Returns {action, results: [{subcloud, status: done | refused, error_message}], done, refused}.
+    """
+    if "group" in data:
+        targets = [(s.name, s) for s in Subcloud.objects.filter(group=data["group"]).order_by("name")]
+    else:
+        found = services.find_subclouds(data["subclouds"])
+        targets = [(ref, found.get(ref)) for ref in data["subclouds"]]
+    results = []
+    for ref, subcloud in targets:
+        try:
+            if subcloud is None:
+                raise NotFound(f"Subcloud {ref} not found")
+            if data["action"] == "move":
+                update_subcloud(subcloud.pk, fields={"group": data["to_group"]}, actor=actor)
+            else:
+                update_subcloud(subcloud.pk, management_state=_BULK_STATES[data["action"]], force=data.get("force", False),
+                                actor=actor)
+        except Subcloud.DoesNotExist:  # deleted since it was looked up
+            results.append({"subcloud": ref, "status": "refused", "error_message": f"Subcloud {ref} not found"})
+        except Refused as exc:
+            results.append({"subcloud": ref, "status": "refused", "error_message": exc.message})
+        else:
+            results.append({"subcloud": subcloud.name, "status": "done", "error_message": None})
+    done = sum(r["status"] == "done" for r in results)
+    return {"action": data["action"], "results": results, "done": done, "refused": len(results) - done}
 
 
 def delete_subcloud(subcloud_id, actor=SYSTEM):

@@ -202,6 +202,39 @@ class UpdateSubcloud(StrictSerializer):
         return attrs
 
 
+BULK_ACTIONS = ("manage", "unmanage", "move")
+# Twice the fleet size the product is built for. Checked in validate(), not as the schema's maxItems: a list
+# just over it, of the longest names, can be over the 2.5 MB body limit (413) before it could get its 400.
+BULK_MAX_SUBCLOUDS = 10000
+
+
+class BulkAction(StrictSerializer):
+    """One action over a selection (`subclouds`: refs) or a whole group (`group`); `to_group` is where `move` moves."""
+
+    action = serializers.ChoiceField(BULK_ACTIONS)
+    subclouds = serializers.ListField(
+        child=serializers.CharField(max_length=255, trim_whitespace=False), required=False, allow_empty=False,
+    )
+    group = GroupRefField(required=False)
+    to_group = GroupRefField(required=False)
+    force = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if ("subclouds" in attrs) == ("group" in attrs):
+            raise serializers.ValidationError({"subclouds": ["give either subclouds (a list) or group, not both"]})
+        if attrs["action"] == "move" and "to_group" not in attrs:
+            raise serializers.ValidationError({"to_group": ["move needs to_group (the group to move to)"]})
+        if attrs["action"] != "move" and "to_group" in attrs:
+            raise serializers.ValidationError({"to_group": ["to_group is only allowed with move"]})
+        if "force" in attrs and attrs["action"] != "manage":
+            raise serializers.ValidationError({"force": ["force is only allowed with manage"]})
+        if len(attrs.get("subclouds", ())) > BULK_MAX_SUBCLOUDS:
+            raise serializers.ValidationError({"subclouds": [f"at most {BULK_MAX_SUBCLOUDS} subclouds at once"]})
+        if "subclouds" in attrs:
+            attrs["subclouds"] = list(dict.fromkeys(attrs["subclouds"]))  # each once, in the order given
+        return attrs
+
+
 class GroupInput(StrictSerializer):
     name = NameField(names.group_name_problem)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)

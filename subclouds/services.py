@@ -28,6 +28,23 @@ def get_subcloud(ref):
     return found
 
 
+def find_subclouds(refs):
+    """{ref: Subcloud} for the refs (id, name or region name) that exist, in three queries whatever their number.
+
+    The bulk actions' lookup: a ref matches as get_subcloud() would match it (id first, then name, then region).
+    """
+    refs = [str(r) for r in refs if storable(str(r))]
+    by_id = {str(s.pk): s for s in Subcloud.objects.filter(pk__in=[int(r) for r in refs if r.isdigit() and len(r) < 19])}
+    by_name = {s.name: s for s in Subcloud.objects.filter(name__in=refs)}
+    by_region = {s.region_name: s for s in Subcloud.objects.filter(region_name__in=refs)}
+    found = {}
+    for ref in refs:
+        subcloud = by_id.get(ref) or by_name.get(ref) or by_region.get(ref)
+        if subcloud is not None:
+            found[ref] = subcloud
+    return found
+
+
 def get_group(ref):
     ref = str(ref)
     if not storable(ref):
@@ -39,7 +56,7 @@ def get_group(ref):
     return found
 
 
-def _check_group_name_free(name, group=None):
+def check_group_name_free(name, group=None):
     """409 for a taken name, and for any spelling of Default (dcmanager reserves it case-insensitively)."""
     if is_reserved(name, RESERVED_GROUP_NAMES) and not (group and group.is_default and name == group.name):
         raise Conflict(f"Subcloud group {name!r} already exists: the name is reserved for the Default group", "name")
@@ -48,7 +65,7 @@ def _check_group_name_free(name, group=None):
 
 
 def create_group(data):
-    _check_group_name_free(data["name"])
+    check_group_name_free(data["name"])
     try:
         return SubcloudGroup.objects.create(**data)
     except IntegrityError:
@@ -59,7 +76,7 @@ def update_group(group, data):
     if group.is_default and "name" in data and data["name"] != group.name:
         raise Refused("The Default group cannot be renamed", "name")
     if "name" in data:
-        _check_group_name_free(data["name"], group)
+        check_group_name_free(data["name"], group)
     for key, value in data.items():
         setattr(group, key, value)
     group.updated_at = timezone.now()

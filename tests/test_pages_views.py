@@ -14,7 +14,8 @@ from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ("/portal/", "/portal/subclouds/", "/portal/subclouds/sc1/", "/portal/subclouds/sc1/history/", "/portal/alarms/")
+PAGES = ("/portal/", "/portal/subclouds/", "/portal/subclouds/sc1/", "/portal/subclouds/sc1/history/", "/portal/groups/",
+         "/portal/alarms/")
 
 
 def browser_as(persona):

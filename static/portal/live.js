@@ -262,7 +262,41 @@
     history.replaceState(null, "", filters.toString() ? `#${filters}` : location.pathname);
   }
 
+  /* A REST call with the page's session: the CSRF token comes from a form of the page (the base template's
+   * log-out form has one; the cookie is HttpOnly). Resolves to {ok, status, data}; data is the JSON body,
+   * whose error_message says why a refusal was refused. */
+  async function api(method, url, body) {
+    const token = document.querySelector("[name=csrfmiddlewaretoken]");
+    let response;
+    try {
+      response = await fetch(url, {
+        method,
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": token ? token.value : "" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      return { ok: false, status: 0, data: { error_message: `The request failed: ${err.message}` } };
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok && !data.error_message) data.error_message = `Refused (HTTP ${response.status}).`;
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  /* Asks in the page's <dialog id="confirm"> (templates/portal/_confirm.html); resolves true on Confirm. */
+  function confirm(text) {
+    const dialog = document.getElementById("confirm");
+    document.getElementById("confirm-text").textContent = text;
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+      dialog.returnValue = "";
+      dialog.showModal();
+    });
+  }
+
   window.dcportal = {
+    api,
+    confirm,
     live, esc, formatTime, parseTime, timeHtml, showTimes, readJson, vocabulary, noAlarms, groups, saveFilters,
   };
   document.addEventListener("DOMContentLoaded", () => showTimes());

@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  const { live, esc, groups, formatTime, parseTime, timeHtml, showTimes } = window.dcportal;
+  const { api, live, esc, groups, formatTime, parseTime, timeHtml, showTimes } = window.dcportal;
   const detail = document.getElementById("detail");
   const name = detail.dataset.name;
   let historyTimer = 0;
@@ -132,31 +132,26 @@
     if (state === "managed" && form.elements.force.checked) body.force = true;
     result.className = "result";
     result.textContent = state === "managed" ? "Managing…" : "Unmanaging…";
-    let response;
-    try {
-      response = await fetch(form.dataset.url, {
-        method: "PATCH",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "application/json",
-          "X-CSRFToken": form.elements.csrfmiddlewaretoken.value,
-        },
-        body: JSON.stringify(body),
-      });
-    } catch (err) {
-      result.className = "result error";
-      result.textContent = `The request failed: ${err.message}`;
-      return;
-    }
-    const data = await response.json().catch(() => ({}));
-    if (response.ok) {
-      result.className = "result done";
-      result.textContent = `${name} is now ${data["management-state"] || state}.`;
-    } else {
-      result.className = "result error";
-      result.textContent = data.error_message || `Refused (HTTP ${response.status}).`;
-    }
+    const { ok, data } = await api("PATCH", form.dataset.url, body);
+    result.className = ok ? "result done" : "result error";
+    result.textContent = ok ? `${name} is now ${data["management-state"] || state}.` : data.error_message;
+  }
+
+  // -- edit description, location and group (operators only), the same PATCH ------------
+  const edit = document.getElementById("edit-form");
+  if (edit) {
+    edit.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const out = document.getElementById("edit-result");
+      const body = {
+        description: edit.elements.description.value,
+        location: edit.elements.location.value,
+        group_id: Number(edit.elements.group_id.value),
+      };
+      const { ok, data } = await api("PATCH", edit.dataset.url, body);
+      out.className = ok ? "result done" : "result error";
+      out.textContent = ok ? `${name} saved.` : data.error_message;
+    });
   }
 
   if (form) {

@@ -2,13 +2,16 @@
 (function () {
   "use strict";
 
-  const { live, esc, timeHtml, groups, saveFilters, vocabulary, noAlarms } = window.dcportal;
+  const { api, confirm, live, esc, timeHtml, groups, saveFilters, vocabulary, noAlarms } = window.dcportal;
   const container = document.getElementById("subclouds-table");
   const form = document.getElementById("filters");
   const shown = document.getElementById("shown");
   const SHORT = Object.fromEntries(vocabulary.endpoints.map((e) => [e.value, e.short]));
   let alarms = new Map();
   const NO_ALARMS = noAlarms();
+  const selectable = container.hasAttribute("data-selectable"); // operators only: the bulk form is rendered for them
+  const selected = new Set();
+  let shownKeys = [];
 
   // Filters live in the URL fragment (#availability=offline) so overview counts can link here.
   const filters = new URLSearchParams(location.hash.slice(1));
@@ -47,8 +50,11 @@
     const alarmCell = a.total
       ? `<span class="alarm-n ${a.critical ? "crit" : a.major ? "maj" : ""}" title="${a.critical} critical, ${a.major} major, ${a.minor} minor">${a.total}</span>`
       : `<span class="muted">0</span>`;
+    const box = selectable
+      ? `<input type="checkbox" data-select-row aria-label="Select ${esc(name)}"${selected.has(name) ? " checked" : ""}> `
+      : "";
     return `<tr data-key="${esc(name)}">` +
-      `<td><a href="${encodeURIComponent(name)}/">${esc(name)}</a></td>` +
+      `<td>${box}<a href="${encodeURIComponent(name)}/">${esc(name)}</a></td>` +
       `<td>${esc(groupName(s.group_id))}</td>` +
       `<td><span class="chip s-${esc(s["availability-status"])}">${esc(s["availability-status"])}</span></td>` +
       `<td><span class="chip s-${esc(s["management-state"])}">${esc(s["management-state"])}</span></td>` +
@@ -101,8 +107,134 @@
     const keys = [];
     for (const name of order) if (matches(live.subclouds.get(name), f)) keys.push(name);
     table.show(keys);
+    shownKeys = keys;
     const total = live.subclouds.size;
     shown.textContent = keys.length === total ? `${total} subclouds` : `${keys.length} of ${total} subclouds`;
+  }
+
+  // -- export: exactly the rows the filters show, in table order, in export_fleet's columns ----------
+  const COLUMNS = vocabulary.fleet_columns;
+
+  function exportRows() {
+    return shownKeys.map((name) => {
+      const s = live.subclouds.get(name);
+      const row = {};
+      for (const [column, key] of COLUMNS) {
+        const value = column === vocabulary.fleet_group_name ? groups.get(s.group_id) : key ? s[key] : null;
+        row[column] = value === undefined ? null : value;
+      }
+      return row;
+    });
+  }
+
+  function csvCell(value) {
+    const text = value === null ? "" : String(value);
+    return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  }
+
+  function download(fmt) {
+    const rows = exportRows();
+    const text = fmt === "json"
+      ? JSON.stringify(rows, null, 2) + "\n"
+      : [COLUMNS.map(([c]) => c), ...rows.map((r) => COLUMNS.map(([c]) => r[c]))]
+          .map((line) => line.map(csvCell).join(",") + "\r\n").join("");
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([text], { type: fmt === "json" ? "application/json" : "text/csv" }));
+    link.download = `subclouds.${fmt}`;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  }
+
+  for (const button of document.querySelectorAll("[data-export]")) {
+    button.addEventListener("click", () => download(button.dataset.export));
+  }
+
+  // -- bulk actions (operators): a selection or a whole group, confirmed with the count ----------
+  const bulk = document.getElementById("bulk");
+
+  function showSelection() {
+    for (const box of container.querySelectorAll("input[data-select-row]")) {
+      box.checked = selected.has(box.closest("tr").dataset.key);
+    }
+    document.getElementById("selected-count").textContent = `${selected.size} selected`;
+  }
+
+  function bulkFields() {
+    const action = bulk.elements.action.value;
+    bulk.elements.force.closest("label").hidden = action !== "manage";
+    bulk.elements.to_group.closest("label").hidden = action !== "move";
+  }
+
+  async function applyBulk() {
+    const action = bulk.elements.action.value;
+    const scope = bulk.elements.scope.value;
+    const body = { action };
+    let count;
+    let what;
+    if (scope === "selected") {
+      body.subclouds = [...selected];
+      count = selected.size;
+      what = `${count} selected subcloud${count === 1 ? "" : "s"}`;
+    } else {
+      body.group = Number(scope);
+      count = [...live.subclouds.values()].filter((s) => String(s.group_id) === scope).length;
+      what = `all ${count} subcloud${count === 1 ? "" : "s"} of group ${groups.get(Number(scope))}`;
+    }
+    const summary = document.getElementById("bulk-summary");
+    const list = document.getElementById("bulk-results");
+    if (!count) {
+      summary.className = "result error";
+      summary.textContent = "Nothing to act on: select subclouds first.";
+      return;
+    }
+    if (action === "manage" && bulk.elements.force.checked) body.force = true;
+    let verb = vocabulary.bulk_actions[action];
+    if (action === "move") {
+      body.to_group = Number(bulk.elements.to_group.value);
+      verb = `${verb} to group ${groups.get(body.to_group)}:`;
+    }
+    if (!(await confirm(`${verb} ${what}?`))) return;
+    summary.className = "result";
+    summary.textContent = "Working…";
+    list.innerHTML = "";
+    const { ok, data } = await api("POST", "/v1.0/subcloud-bulk-actions", body);
+    if (!ok) {
+      summary.className = "result error";
+      summary.textContent = data.error_message;
+      return;
+    }
+    summary.className = data.refused ? "result error" : "result done";
+    summary.textContent = `${vocabulary.bulk_actions[action]}: ${data.done} done, ${data.refused} refused.`;
+    list.innerHTML = data.results
+      .map((r) => r.status === "done"
+        ? `<li class="done" data-subcloud="${esc(r.subcloud)}">${esc(r.subcloud)}: done</li>`
+        : `<li class="refused" data-subcloud="${esc(r.subcloud)}">${esc(r.subcloud)}: ${esc(r.error_message)}</li>`)
+      .join("");
+  }
+
+  if (bulk) {
+    container.addEventListener("change", (event) => {
+      if (!event.target.matches("input[data-select-row]")) return;
+      const name = event.target.closest("tr").dataset.key;
+      if (event.target.checked) selected.add(name);
+      else selected.delete(name);
+      showSelection();
+    });
+    for (const button of bulk.querySelectorAll("[data-select]")) {
+      button.addEventListener("click", () => {
+        if (button.dataset.select === "shown") for (const name of shownKeys) selected.add(name);
+        else selected.clear();
+        showSelection();
+      });
+    }
+    bulk.elements.action.addEventListener("change", bulkFields);
+    bulk.addEventListener("submit", (event) => {
+      event.preventDefault();
+      applyBulk();
+    });
+    bulkFields();
   }
 
   form.addEventListener("input", () => {
@@ -118,5 +250,9 @@
     if (moved) reorder();
     refilter();
     if (kind === "changes") table.changed(info.names);
+    if (selectable) {
+      for (const name of [...selected]) if (!store.subclouds.has(name)) selected.delete(name); // deleted meanwhile
+      showSelection();
+    }
   });
 })();
