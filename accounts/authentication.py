@@ -64,7 +64,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if token is None:
             return None
         # request.auth is the ApiToken row, so the change log names the token by id and prefix
-        # (accounts/identity.py); for another kind of token it is the token itself.
+        # (accounts/caller.py); for another kind of token it is the token itself.
         if _other_kind(token):
             user, credential = user_for_token(token), token
         else:

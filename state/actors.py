@@ -9,7 +9,7 @@ came through (an id, never the secret) and the client address.
 import getpass
 from typing import NamedTuple
 
-from accounts.identity import request_identity
+from accounts.caller import request_identity
 from subclouds.errors import Refused
 
 from .kinds import Source
