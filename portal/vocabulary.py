@@ -46,6 +46,9 @@ def vocabulary():
         "headline_severities": [Severity.CRITICAL.value, Severity.MAJOR.value],
         "endpoints": [{"value": v, "label": v, "short": _SHORT[v]} for v in EndpointType.values],
         "part_keys": list(PART_KEYS),
+        # Incidents (state/incidents.py) and the history mode (state/asof.py).
+        "incident": {"open": "open", "closed": "closed", "fleet": "whole fleet", "groups": "groups"},
+        "history": {"state": "History", "banner": "History, not live: the fleet as of", "back": "Back to live"},
     }
 
 
