@@ -27,16 +27,16 @@ def fill_history(days, flips):
             INSERT INTO state_statechange (subcloud_id, subcloud_name, changes, previous, faults_raised, faults_cleared,
                                            reason, created_at)
             SELECT s.id, s.name,
-                   CASE WHEN n % 4 = 3
+                   CASE WHEN n %% 4 = 3
                         THEN jsonb_build_object('endpoints', jsonb_build_object('platform', 'in-sync', 'identity',
-                             CASE WHEN n % 8 = 3 THEN 'out-of-sync' ELSE 'in-sync' END))
-                        ELSE jsonb_build_object('availability_status', CASE WHEN n % 2 = 0 THEN 'offline' ELSE 'online' END) END,
-                   CASE WHEN n % 4 = 3
+                             CASE WHEN n %% 8 = 3 THEN 'out-of-sync' ELSE 'in-sync' END))
+                        ELSE jsonb_build_object('availability_status', CASE WHEN n %% 2 = 0 THEN 'offline' ELSE 'online' END) END,
+                   CASE WHEN n %% 4 = 3
                         THEN jsonb_build_object('endpoints', jsonb_build_object('identity',
-                             CASE WHEN n % 8 = 3 THEN 'in-sync' ELSE 'out-of-sync' END))
-                        ELSE jsonb_build_object('availability_status', CASE WHEN n % 2 = 0 THEN 'online' ELSE 'offline' END) END,
+                             CASE WHEN n %% 8 = 3 THEN 'in-sync' ELSE 'out-of-sync' END))
+                        ELSE jsonb_build_object('availability_status', CASE WHEN n %% 2 = 0 THEN 'online' ELSE 'offline' END) END,
                    '[]', '[]', 'update',
-                   now() - make_interval(days => %s) + (n * interval '1 day' / %s) + (s.id % 997) * interval '7 seconds'
+                   now() - make_interval(days => %s) + (n * interval '1 day' / %s) + (s.id %% 997) * interval '7 seconds'
             FROM subclouds_subcloud s, generate_series(0, %s - 1) n
             ORDER BY 8
             """,
@@ -99,7 +99,7 @@ def main(argv=None):
 
     Subcloud.objects.update(created_at=timezone.now() - timezone.timedelta(days=args.days + 1))
     rows = fill_history(args.days, args.flips)
-    client, token = Client(), harness.issue_token("reader")
+    client, token = Client(HTTP_HOST="127.0.0.1"), harness.issue_token("reader")
     now = timezone.now()
     figures = [("subclouds", args.subclouds, ""), ("change-log rows (a week)", rows, "")]
     for hours in (1, 24, 24 * (args.days - 0.5)):
