@@ -123,6 +123,36 @@ FAULT_LIST = inline_serializer(
     },
 )
 
+_GROUP_REF = component("IncidentGroup", {"id": serializers.IntegerField(), "name": serializers.CharField(allow_null=True)})
+INCIDENT_LIST = inline_serializer(
+    "IncidentList",
+    {
+        "incidents": serializers.ListField(
+            child=inline_serializer(
+                "Incident",
+                {
+                    "id": serializers.IntegerField(help_text="the change-log revision of its first subcloud going down"),
+                    "status": serializers.ChoiceField(["open", "closed"]),
+                    "scope": serializers.ChoiceField(["groups", "fleet"]),
+                    "groups": _GROUP_REF(many=True),
+                    "started_at": serializers.DateTimeField(),
+                    "recovery_started_at": serializers.DateTimeField(allow_null=True),
+                    "recovery_ended_at": serializers.DateTimeField(allow_null=True),
+                    "subclouds_affected": serializers.IntegerField(),
+                    "subclouds": serializers.ListField(child=serializers.CharField()),
+                    "still_affected": serializers.ListField(child=serializers.CharField()),
+                    "peak_offline": serializers.IntegerField(),
+                    "counts": serializers.ListField(
+                        child=inline_serializer(
+                            "IncidentCount", {"at": serializers.DateTimeField(), "offline": serializers.IntegerField()}
+                        )
+                    ),
+                },
+            )
+        )
+    },
+)
+
 ERROR = inline_serializer(
     "Error",
     {

@@ -27,6 +27,7 @@ urlpatterns = [
     path("alarms", views.AlarmSummary.as_view(), "alarms"),
     path("faults", views.FaultList.as_view(), "faults"),
     path("events", views.EventList.as_view(), "events"),
+    path("incidents", views.IncidentList.as_view(), "incidents"),
     path("state/endpoint-status", state_api.EndpointStatusView.as_view(), "state-endpoint-status"),
     path("state/availability", state_api.AvailabilityView.as_view(), "state-availability"),
     path("state/bulk", state_api.BulkView.as_view(), "state-bulk"),

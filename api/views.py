@@ -1,18 +1,20 @@
 """REST views for subclouds, groups, alarms and faults: thin; rules live in services and state/."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsOperator
-from state import availability, events, operations
+from state import asof, availability, events, operations
 from state.actors import Actor
+from state.incidents import CLOSED, OPEN, incidents_json
 from state.kinds import Source
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
-from subclouds.filtersets import filter_faults, filter_subclouds
-from subclouds.inputs import BulkAction, GroupInput, RegisterSubcloud, UpdateSubcloud, validated
+from subclouds.filtersets import filter_faults, filter_subclouds_as_of
+from subclouds.inputs import BulkAction, GroupInput, IncidentFilter, RegisterSubcloud, UpdateSubcloud, validated
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
     alarm_summary_json,
@@ -56,11 +58,20 @@ class SubcloudList(ServiceErrors, APIView):
             OpenApiParameter("group_id", int),
             OpenApiParameter("sync_status", enum=SyncStatus.values),
             OpenApiParameter("name", description="substring of the name"),
+            OpenApiParameter(
+                "as_of", OpenApiTypes.DATETIME,
+                description="ISO time within the change log's retention: the list as it was then (availability, "
+                "management, deploy status, endpoint sync statuses and which subclouds existed); status filters "
+                "match the values of then",
+            ),
         ],
     )
     def get(self, request):
-        queryset, sync_status = filter_subclouds(request.query_params)
-        return Response({"subclouds": subclouds_json(queryset, sync_status=sync_status)})
+        queryset, as_of, wanted = filter_subclouds_as_of(request.query_params)
+        if as_of is None:
+            return Response({"subclouds": subclouds_json(queryset, sync_status=wanted.get("sync_status"))})
+        rows = asof.subclouds_as_of(queryset, asof.check_time(as_of))
+        return Response({"subclouds": [r for r in rows if all(r[k] == v for k, v in wanted.items())]})
 
     @extend_schema(
         summary="Register an existing subcloud",
@@ -206,3 +217,17 @@ class SubcloudAvailability(ServiceErrors, APIView):
     def get(self, request, ref):
         window = availability.parse_window(request.query_params.get("window"))
         return Response(availability.availability(services.get_subcloud(ref), window))
+
+
+class IncidentList(ServiceErrors, APIView):
+    @extend_schema(
+        summary="Incidents: many subclouds going offline at once, derived from the change log",
+        responses=schema.responses(schema.INCIDENT_LIST, 400),
+        parameters=[
+            OpenApiParameter("status", enum=[OPEN, CLOSED]),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="only incidents not closed before this time"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="only incidents started by this time"),
+        ],
+    )
+    def get(self, request):
+        return Response({"incidents": incidents_json(**validated(IncidentFilter, request.query_params))})

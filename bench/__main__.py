@@ -2,7 +2,7 @@
 
 import sys
 
-from . import audit, dead_office, flap, floor, live, scaling, soak
+from . import as_of, audit, dead_office, flap, floor, live, scaling, soak
 
 SCENARIOS = {
     "dead-office": dead_office.main,
@@ -12,6 +12,7 @@ SCENARIOS = {
     "floor": floor.main,
     "audit": audit.main,
     "live": live.main,
+    "as-of": as_of.main,
 }
 
 

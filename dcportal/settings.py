@@ -265,6 +265,12 @@ STATE_BULK_MAX = 1000
 # websocket resync) are pruned by the state workers after these ages.
 STATE_KEEP_APPLIED_HOURS = env_float("DCPORTAL_STATE_KEEP_APPLIED_HOURS", default=24.0, minimum=0)
 STATE_KEEP_CHANGES_HOURS = env_float("DCPORTAL_STATE_KEEP_CHANGES_HOURS", default=24.0 * 7, minimum=0)
+# Incidents (state/incidents.py), derived from the change log on request: many subclouds leaving
+# "online" within the window open one, for the fleet (a count) or for a group (a share of a large enough group).
+INCIDENT_WINDOW_SECONDS = env_float("DCPORTAL_INCIDENT_WINDOW_SECONDS", default=60.0, minimum=1)
+INCIDENT_MIN_SUBCLOUDS = env_int("DCPORTAL_INCIDENT_MIN_SUBCLOUDS", default=20, minimum=2)
+INCIDENT_GROUP_SHARE = env_float("DCPORTAL_INCIDENT_GROUP_SHARE", default=0.5, minimum=0.01, maximum=1)
+INCIDENT_GROUP_MIN_SIZE = env_int("DCPORTAL_INCIDENT_GROUP_MIN_SIZE", default=5, minimum=2)
 
 # The live-status websocket (portal/feed.py, docs/websockets.md).
 # Fallback poll of the change log when a doorbell is lost.

@@ -5,14 +5,17 @@ buttons are only rendered for operators, and the REST API they call refuses
 anyone else anyway.
 """
 
+from collections import Counter
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import render
+from django.utils import timezone
 
 from accounts.roles import OPERATOR, SUPERUSER, role_of
-from state import events
+from state import asof, events
+from state.incidents import OPEN, incidents_json
 from subclouds import services
 from subclouds.errors import NotFound, Refused
 from subclouds.models import Fault, SubcloudGroup
@@ -50,6 +53,7 @@ def page(view):
 
 def _context(request, active, **extra):
     return {
+        "retention_start": asof.retention_start(),
         "active": active,
         "role": request.role,
         "can_operate": request.role in (OPERATOR, SUPERUSER),
@@ -75,7 +79,11 @@ def overview(request):
     return render(
         request,
         "portal/overview.html",
-        _context(request, "overview", cards=_overview_cards(), availability=history.availability_history()),
+        _context(
+            request, "overview", cards=_overview_cards(), availability=history.availability_history(),
+            open_incidents=incidents_json(status=OPEN),
+            timeline=asof.online_counts(asof.retention_start(), timezone.now()),
+        ),
     )
 
 
@@ -140,7 +148,15 @@ def group_list(request):
 
 @page
 def alarms(request):
-    return render(request, "portal/alarms.html", _context(request, "alarms"))
+    """The alarms, and above them the open incidents with the active alarms of their subclouds (one query)."""
+    open_incidents = incidents_json(status=OPEN)
+    active = Counter(
+        Fault.objects.filter(cleared_at__isnull=True, subcloud_name__in={n for i in open_incidents for n in i["subclouds"]})
+        .values_list("subcloud_name", flat=True)
+    )
+    for incident in open_incidents:
+        incident["alarms"] = sum(active[name] for name in incident["subclouds"])
+    return render(request, "portal/alarms.html", _context(request, "alarms", incidents=open_incidents))
 
 
 @page

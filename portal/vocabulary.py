@@ -64,6 +64,9 @@ def vocabulary():
         "fleet_group_name": GROUP_NAME,
         # The subclouds page's bulk actions: the verb its confirmation and results use.
         "bulk_actions": {"manage": "Manage", "unmanage": "Unmanage", "move": "Move"},
+        # Incidents (state/incidents.py) and the history mode (state/asof.py).
+        "incident": {"open": "open", "closed": "closed", "fleet": "whole fleet", "groups": "groups"},
+        "history": {"state": "History", "banner": "History, not live: the fleet as of", "back": "Back to live"},
     }
 
 

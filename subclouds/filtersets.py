@@ -29,6 +29,8 @@ class SubcloudFilter(django_filters.FilterSet):
             "group_id": IntegerFilter(field_name="group_id"),
             "name": django_filters.CharFilter(field_name="name", lookup_expr="icontains"),
             "sync_status": django_filters.ChoiceFilter(choices=SyncStatus.choices, method="by_sync_status"),
+            # The list as it was then (state/asof.py); the status filters then apply to those values.
+            "as_of": django_filters.IsoDateTimeFilter(method="at_time"),
         }
     )
 
@@ -39,13 +41,40 @@ class SubcloudFilter(django_filters.FilterSet):
     def by_sync_status(self, queryset, name, value):
         return queryset  # computed from endpoints after the query (representation.subclouds_json)
 
+    def at_time(self, queryset, name, value):
+        return queryset  # the values are reconstructed after the query (state/asof.py)
 
-def filter_subclouds(params):
-    """(queryset, sync_status) for the list's query parameters; a bad value raises ValidationError naming it."""
+    def filter_queryset(self, queryset):
+        """As of a past time, the status filters match the values of then, not the columns of now."""
+        past = self.form.cleaned_data.get("as_of") is not None
+        for name, value in self.form.cleaned_data.items():
+            if not (past and name in PAST_FILTERS):
+                queryset = self.filters[name].filter(queryset, value)
+        return queryset
+
+
+# Filters that, with as_of, match the reconstructed values (the list's keys are the parameters' names).
+PAST_FILTERS = ("availability-status", "management-state", "deploy-status", "sync_status")
+
+
+def _subcloud_filters(params):
     filters = SubcloudFilter(params, queryset=Subcloud.objects.all())
     if not filters.is_valid():
         raise serializers.ValidationError(filters.errors)
+    return filters
+
+
+def filter_subclouds(params):
+    """(queryset, sync_status) for the list's query parameters; a bad value raises ValidationError naming it."""
+    filters = _subcloud_filters(params)
     return filters.qs, filters.form.cleaned_data.get("sync_status")
+
+
+def filter_subclouds_as_of(params):
+    """(queryset, as_of or None, {list key: wanted value}) where the values are matched after reconstruction."""
+    filters = _subcloud_filters(params)
+    data = filters.form.cleaned_data
+    return filters.qs, data.get("as_of"), {k: data[k] for k in PAST_FILTERS if data.get(k)}
 
 
 class FaultFilter(django_filters.FilterSet):

@@ -259,3 +259,11 @@ def field_label(name):
         "systemcontroller_gateway_ip": "systemcontroller-gateway-ip",
         "audit_url": "audit-url",
     }.get(name, name)
+
+
+class IncidentFilter(StrictSerializer):
+    """Query parameters of GET /v1.0/incidents."""
+
+    status = serializers.ChoiceField(["open", "closed"], required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)

@@ -17,6 +17,7 @@
     live: "Live",
     reconnecting: "Reconnecting…",
     resyncing: "Resyncing…",
+    history: "History",
   };
 
   class LiveStatus {
@@ -112,7 +113,23 @@
       return whole;
     }
 
+    /* History mode (?as_of=ISO): the fleet as it was, from GET /v1.0/subclouds?as_of=; no feed, no updates. */
+    async showAt(asOf) {
+      this.asOf = asOf;
+      this.setState("history");
+      const banner = document.getElementById("history-banner");
+      const response = await fetch(`/v1.0/subclouds?as_of=${encodeURIComponent(asOf)}`, { credentials: "same-origin" });
+      const body = await response.json();
+      if (banner) {
+        banner.hidden = false;
+        banner.querySelector("[data-as-of]").textContent = response.ok ? formatTime(asOf) : body.error_message;
+      }
+      if (!response.ok) return;
+      this.applySnapshot({ subclouds: body.subclouds, faults: [], last_change: {}, revision: null });
+    }
+
     receive(part) {
+      if (this.asOf) return; // never apply the live feed over history
       const message = this.assemble(part);
       if (!message) return;
       if (message.type === "snapshot") {
@@ -310,8 +327,28 @@
     badge.hidden = store.faults.size === 0;
   });
 
-  if (document.body.dataset.feed) {
+  const asOf = new URLSearchParams(location.search).get("as_of");
+  if (document.body.dataset.feed && asOf && document.getElementById("history-banner")) {
+    document.addEventListener("DOMContentLoaded", () => live.showAt(asOf));
+  } else if (document.body.dataset.feed) {
     // Scripts of the page (deferred, after this one) subscribe before the first message arrives.
     document.addEventListener("DOMContentLoaded", () => live.connect());
+  }
+
+  /* The time picker: a local date and time, sent as an ISO time in ?as_of=. */
+  document.addEventListener("DOMContentLoaded", () => {
+    const picker = document.getElementById("as-of-form");
+    if (!picker) return;
+    if (asOf) picker.elements.when.value = localInput(new Date(asOf));
+    picker.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const when = picker.elements.when.value;
+      if (when) location.assign(`${location.pathname}?as_of=${encodeURIComponent(new Date(when).toISOString())}`);
+    });
+  });
+
+  function localInput(date) {
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
   }
 })();

@@ -104,7 +104,20 @@
     },
   };
 
+  /* The timeline of online counts over the retention: a bar per point, a click shows the fleet at that time. */
+  const timeline = readJson("timeline-data") || [];
+  const tsvg = document.getElementById("timeline");
+  if (tsvg && timeline.length) {
+    const top = Math.max(1, ...timeline.map((p) => p.online));
+    const w = 600 / timeline.length;
+    tsvg.innerHTML = timeline.map((p, i) => {
+      const h = Math.max(1, (p.online / top) * 56);
+      return `<a href="?as_of=${encodeURIComponent(p.at)}"><rect data-at="${esc(p.at)}" x="${i * w}" width="${Math.max(1, w - 0.5)}" ` +
+        `y="${60 - h}" height="${h}"><title>${esc(p.at)}: ${p.online} online</title></rect></a>`;
+    }).join("");
+  }
+
   live.on((kind, info, store) => render(store));
   // A new minute starts even when nothing changes.
-  setInterval(() => live.loaded && render(live), 15000);
+  setInterval(() => live.loaded && !live.asOf && render(live), 15000);
 })();
