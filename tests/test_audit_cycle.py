@@ -104,12 +104,15 @@ def test_it_sends_nothing_for_a_fleet_whose_state_did_not_change(fleet, drain):
 def test_it_counts_an_unreachable_subcloud_as_a_failure_within_the_probe_timeout(fleet, sim, drain):
     subclouds = fleet(2)
     audit(subclouds, drain)
+    # What the first (healthy) cycle left: on a busy machine a probe can miss its 1 s deadline too.
+    before = refreshed(subclouds[0]).audit_fail_count
     sim.control(action="unreachable", subclouds=["sc1"])
     started = time.monotonic()
     result = audit(subclouds, drain)
-    assert time.monotonic() - started < 3
+    # Bounded by the probe deadline, not by TCP's own minutes-long timeouts (generous: a busy 2-core machine).
+    assert time.monotonic() - started < 10
     assert result.failures == 1
-    assert refreshed(subclouds[0]).audit_fail_count == 1
+    assert refreshed(subclouds[0]).audit_fail_count == before + 1
 
 
 def test_it_skips_subclouds_without_an_audit_url_and_secondary_ones(fleet, subcloud_factory, drain):
