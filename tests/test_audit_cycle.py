@@ -23,7 +23,7 @@ simulator, sim = simulator_fixtures(12, "sc")
 @pytest.fixture(autouse=True)
 def _own_redis_keys(settings):
     settings.CELERY_KEY_PREFIX = f"test-audit-{uuid.uuid4().hex[:8]}:"
-    settings.AUDIT_TIMEOUT = 1.0
+    settings.AUDIT_TIMEOUT = 2.0  # a healthy probe on a busy 2-core machine still answers within it
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_it_sends_nothing_for_a_fleet_whose_state_did_not_change(fleet, drain):
 def test_it_counts_an_unreachable_subcloud_as_a_failure_within_the_probe_timeout(fleet, sim, drain):
     subclouds = fleet(2)
     audit(subclouds, drain)
-    # What the first (healthy) cycle left: on a busy machine a probe can miss its 1 s deadline too.
+    # What the first (healthy) cycle left: on a busy machine a probe can miss its deadline too.
     before = refreshed(subclouds[0]).audit_fail_count
     sim.control(action="unreachable", subclouds=["sc1"])
     started = time.monotonic()
