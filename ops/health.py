@@ -139,7 +139,8 @@ def _check_broker():
         return {"skipped": "CELERY_BROKER_URL is not set"}
     from kombu import Connection
 
-    with Connection(url, connect_timeout=2, transport_options={"socket_timeout": 2}) as conn:
+    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "socket_timeout": 2, "socket_connect_timeout": 2}
+    with Connection(url, connect_timeout=2, transport_options=options) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         _ = conn.default_channel
     return None

@@ -472,7 +472,7 @@ def test_it_kills_the_process_group_when_sigterm_is_ignored(agent, tmp_path, lea
     assert os.getpgid(child) == leader
     r = a("stop", timeout=20000)
     assert r.rc == SUCCESS, r.output
-    assert 2 <= r.seconds < 9, r.seconds  # the grace, then SIGKILL, well inside the 20 s timeout
+    assert 2 <= r.seconds < 18, r.seconds  # the grace, then SIGKILL, inside the 20 s timeout
     assert "sending SIGKILL" in r.output
     assert not alive(leader) and not alive(child)
     assert a("monitor").rc == NOT_RUNNING
