@@ -247,12 +247,14 @@ OCF_TEST_PACKAGES = {"ocf-tester": "resource-agents", "xmllint": "libxml2-utils"
                      "corosync": "corosync", "crm": "crmsh"}
 # Debian's chromium for the browser tests (tests/test_pages_browser.py): Playwright cannot download one here.
 BROWSER_TEST_PACKAGES = {"chromium": "chromium"}
+# The load balancer in front of two "hosts" (tests/test_ha_hosts.py).
+HA_TEST_PACKAGES = {"haproxy": "haproxy"}
 
 
 def ensure_test_packages():
-    """As root, apt-get install what the OCF and browser tests need and is missing (one apt-get run for both)."""
+    """As root, apt-get install what the OCF, browser and several-hosts tests need and is missing (one apt-get run)."""
     sbin_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    wanted = {**OCF_TEST_PACKAGES, **BROWSER_TEST_PACKAGES}
+    wanted = {**OCF_TEST_PACKAGES, **BROWSER_TEST_PACKAGES, **HA_TEST_PACKAGES}
     missing = sorted({pkg for cmd, pkg in wanted.items() if not shutil.which(cmd, path=sbin_path)})
     if not missing or os.geteuid() != 0 or not shutil.which("apt-get", path=sbin_path):
         return

@@ -84,7 +84,8 @@ class Stack:
 
     # -- servers -----------------------------------------------------------------------
 
-    def start(self):
+    def start(self, processes=True):
+        """Servers, schema and tokens; then daphne and workers w0, w1 unless `processes` is false."""
         self.database_url = self.pg.start()
         self.redis_url = self.redis.start()
         self.env = environment("postgres", "faults:", db_pool_timeout=2, state_sweep_seconds=0.5,
@@ -100,9 +101,10 @@ class Stack:
             out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
             self.tokens[role] = out.strip()
-        self.start_daphne()
-        for name in ("w0", "w1"):
-            self.start_worker(name)
+        if processes:
+            self.start_daphne()
+            for name in ("w0", "w1"):
+                self.start_worker(name)
         return self
 
     def manage(self, *args):
@@ -337,12 +339,13 @@ def applied_through(stack, sequence):
                          [sequence])
 
 
-def assert_every_accepted_update_applied_in_order(stack):
+def assert_every_accepted_update_applied_in_order(stack, exact=True):
+    """exact=False: a 202 lost with its daphne (killed after the commit) may leave rows no client heard of."""
     wait_until(lambda: pending(stack) == 0, timeout=DEADLINE, interval=0.2, message="every accepted update applied")
     log = stack.sql(f"SELECT id, subcloud_id, payload::text, outcome FROM {StateUpdate._meta.db_table} ORDER BY id")
     # Exactly the 202s: nothing accepted without one, nothing lost after one.
     said = {seq for first, last in stack.accepted for seq in range(first, last + 1)}
-    assert {row[0] for row in log} == said
+    assert ({row[0] for row in log} == said) if exact else (said <= {row[0] for row in log})
     assert {row[3] for row in log} <= {"applied", "noop"}
     names = dict(stack.sql(f"SELECT id, name FROM {Subcloud._meta.db_table}"))
     last = {}
