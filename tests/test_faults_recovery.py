@@ -118,12 +118,13 @@ class Stack:
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pg.data_dir, user=self.pg.server.system_user, timeout=30)
 
-    def start_postgres(self):
-        """Start the stopped server again on the same data directory and socket, as pgserver first did."""
+    def start_postgres(self, listen='""'):
+        """Start the stopped server again on the same data directory and socket, as pgserver first did
+        (and on TCP address `listen` too, if given)."""
         from pgserver._commands import pg_ctl
 
         data = self.pg.data_dir
-        pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {data}", "-l", str(data / "log"), "start"], pgdata=data,
+        pg_ctl(["-w", "-o", f"-h {listen}", "-o", f"-k {data}", "-l", str(data / "log"), "start"], pgdata=data,
                user=self.pg.server.system_user, timeout=30)
 
     def sql(self, query, params=()):

@@ -2,13 +2,12 @@
 state worker, behind haproxy (Debian's) checking /healthz, sharing one PostgreSQL and one Redis.
 
 The namespaces, the bridge and the veth pairs are created here and removed at the end. The database and
-Redis are this module's private ones (tests/test_faults_recovery.py's Stack); the processes reach them
-through their unix sockets, which the namespaces share with the machine (a file, not a network address),
-while every client request crosses the network: client -> haproxy (127.0.0.1) -> bridge -> veth -> the
-host's daphne. Shown: the workers of both hosts apply updates (SKIP LOCKED claims), websocket clients
-served by either daphne see every change in order, and losing one host (every process in its namespace
-SIGKILLed) mid-flood loses nothing while the other carries on. Prints the throughput of two hosts and of
-the one left.
+Redis are this module's private ones (tests/test_faults_recovery.py's Stack), listening on the bridge's
+address; the hosts reach them over their veth, and every client request goes client -> haproxy
+(127.0.0.1) -> bridge -> veth -> the host's daphne. Shown: the workers of both hosts apply updates
+(SKIP LOCKED claims), websocket clients served by either daphne see every change in order, and losing
+one host (every process in its namespace SIGKILLed) mid-flood loses nothing while the other carries on.
+Prints the throughput of two hosts and of the one left.
 """
 
 import os
@@ -42,6 +41,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:XDG_RUNTIME_D
 
 SUBNET = "10.231.77"
 BRIDGE = "dcpha-br0"
+SERVICES = f"{SUBNET}.1"  # the bridge: PostgreSQL and Redis listen here
 HOSTS = {"h1": f"{SUBNET}.11", "h2": f"{SUBNET}.12"}
 DAPHNE_PORT = 8119
 
@@ -157,6 +157,8 @@ class Flood(threading.Thread):
         super().__init__(daemon=True)
         self.stack, self.names = stack, names
         self.halt = threading.Event()
+        self.posting = threading.Event()  # cleared: hold the next round (throughput drains the backlog)
+        self.posting.set()
         self.round = self.refused = 0
         self.statuses = set()
         self.accepted_at = []
@@ -164,6 +166,8 @@ class Flood(threading.Thread):
     def run(self):
         with self.stack.client(timeout=10) as http:
             while not self.halt.is_set():
+                if not self.posting.wait(0.1):
+                    continue
                 body = {"updates": [dead_office_update(n, i, self.round) for i, n in enumerate(self.names)]}
                 try:
                     r = http.post("/v1.0/state/bulk", json=body)
@@ -185,14 +189,18 @@ class Flood(threading.Thread):
 
 
 def throughput(flood, stack, seconds):
-    """Updates accepted and applied per second over `seconds` of flood (the backlog drained at the end)."""
+    """Updates accepted and applied per second: `seconds` of flood, then posting held until the backlog is applied."""
+    flood.posting.clear()
+    wait_until(lambda: pending(stack) == 0, timeout=DEADLINE, interval=0.1, message="no backlog before measuring")
+    flood.posting.set()
     start_round, started = flood.round, time.monotonic()
     time.sleep(seconds)
-    rounds = flood.round - start_round
-    last = max(last for _first, last in stack.accepted)
-    wait_until(lambda: not stack.sql(f"SELECT 1 FROM {StateUpdate._meta.db_table} WHERE id <= %s AND applied_at IS NULL "
-                                     "LIMIT 1", [last]), timeout=DEADLINE, interval=0.1, message="the backlog applied")
-    return rounds * len(flood.names) / (time.monotonic() - started)
+    flood.posting.clear()
+    try:
+        wait_until(lambda: pending(stack) == 0, timeout=DEADLINE, interval=0.1, message="the backlog applied")
+        return (flood.round - start_round) * len(flood.names) / (time.monotonic() - started)
+    finally:
+        flood.posting.set()
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +212,17 @@ def hosts(tmp_path_factory):
     net, stack, lb, started = Network(), Stack(root), None, []
     try:
         net.create()
+        stack.redis.tcp = (SERVICES, free_port())
         stack.start(processes=False)
-        # The load balancer passes the client's Host (127.0.0.1:port); its checks and readiness use the hosts' addresses.
-        stack.env["DCPORTAL_ALLOWED_HOSTS"] = ",".join(["127.0.0.1", "localhost", *HOSTS.values()])
+        # PostgreSQL on the bridge too, trusting the hosts' subnet (the test's own throwaway server).
+        stack.stop_postgres()
+        with open(stack.pg.data_dir / "pg_hba.conf", "a") as hba:
+            hba.write(f"host all all {SUBNET}.0/24 trust\n")
+        stack.start_postgres(listen=SERVICES)
+        # The hosts reach both servers over the network; the load balancer passes the client's Host
+        # (127.0.0.1:port), while its checks and the readiness probes use the hosts' addresses.
+        stack.env.update(DATABASE_URL=f"postgres://postgres@{SERVICES}:5432/postgres", REDIS_URL=stack.redis_url,
+                         DCPORTAL_ALLOWED_HOSTS=",".join(["127.0.0.1", "localhost", *HOSTS.values()]))
         for name in HOSTS:
             started.append(Host(stack, name))
         lb = Haproxy(root)
