@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import redis
 from django.conf import settings
 
+from state.redis_client import redis_client
+
 # Compare-and-act scripts: only the holder of a lease may renew or release it.
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
@@ -28,6 +30,8 @@ def _redis_py_url(broker_url):
 
 @lru_cache(maxsize=1)
 def client():
+    if settings.REDIS_SENTINEL and settings.CELERY_BROKER_URL.startswith("sentinel://"):
+        return redis_client(settings.CELERY_REDIS_DB, socket_timeout=10, socket_connect_timeout=5, decode_responses=True)
     return redis.Redis.from_url(
         _redis_py_url(settings.CELERY_BROKER_URL), socket_timeout=10, socket_connect_timeout=5, decode_responses=True
     )

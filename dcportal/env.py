@@ -71,6 +71,18 @@ def env_list(name, default=()):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_host_ports(name):
+    """Comma-separated host:port items ([v6]:port for IPv6), as (host, port) pairs; anything else is refused."""
+    pairs = []
+    for item in env_list(name):
+        host, sep, port = item.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/@[] "):
+            raise _bad(name, os.environ.get(name), "comma-separated host:port items")
+        pairs.append((host, int(port)))
+    return pairs
+
+
 def program(argv=None):
     """(program, arguments) of this process: "manage", "celery", "daphne", "pytest"... from sys.argv."""
     argv = list(sys.argv if argv is None else argv)

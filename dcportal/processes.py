@@ -87,9 +87,11 @@ def simulator_argv(count, port=0, prefix="subcloud", register=False, chaos=0.0):
 class Process:
     """One child process, its output in `<log_dir>/<name>.log` (appended: a restart keeps the history)."""
 
-    def __init__(self, name, argv, log_dir, env=None):
+    def __init__(self, name, argv, log_dir, env=None, netns=None):
         self.name = name
-        self.argv = argv
+        # In a Linux network namespace (a "host" of its own, tests/test_ha_hosts.py): `ip netns exec`
+        # execs the command in place, so the pid is still the process's own.
+        self.argv = ["ip", "netns", "exec", netns, *argv] if netns else argv
         self.env = env if env is not None else environment()
         self.log_path = Path(log_dir) / f"{name}.log"
         self.proc = None
@@ -148,10 +150,10 @@ class Process:
 class Daphne(Process):
     """daphne serving dcportal.asgi:application; ready when it answers `GET /` (dependencies are /healthz's business)."""
 
-    def __init__(self, log_dir, env=None, port=None, host="127.0.0.1", name="daphne"):
+    def __init__(self, log_dir, env=None, port=None, host="127.0.0.1", name="daphne", netns=None):
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"
-        super().__init__(name, daphne_argv(self.port, host), log_dir, env)
+        super().__init__(name, daphne_argv(self.port, host), log_dir, env, netns)
 
     def ready(self):
         with contextlib.suppress(httpx.HTTPError):
@@ -162,10 +164,10 @@ class Daphne(Process):
 class HeartbeatProcess(Process):
     """A process that touches a heartbeat file from its main loop; ready at its first beat."""
 
-    def __init__(self, name, argv, log_dir, env, heartbeat):
+    def __init__(self, name, argv, log_dir, env, heartbeat, netns=None):
         self.heartbeat = Path(heartbeat)
         self.heartbeat.unlink(missing_ok=True)  # left by an earlier run: start() must see this run's
-        super().__init__(name, argv, log_dir, env)
+        super().__init__(name, argv, log_dir, env, netns)
 
     def launch(self):
         self.heartbeat.unlink(missing_ok=True)
@@ -178,9 +180,9 @@ class HeartbeatProcess(Process):
 class StateWorker(HeartbeatProcess):
     """`manage.py runworker dcmanager-state`."""
 
-    def __init__(self, name, log_dir, env=None, batch=None):
+    def __init__(self, name, log_dir, env=None, batch=None, netns=None):
         heartbeat = Path(log_dir) / f"{name}.heartbeat"
-        super().__init__(name, state_worker_argv(name, batch, heartbeat), log_dir, env, heartbeat)
+        super().__init__(name, state_worker_argv(name, batch, heartbeat), log_dir, env, heartbeat, netns)
 
 
 class CeleryProcess(HeartbeatProcess):

@@ -7,10 +7,12 @@ servers when they are unset.
 import warnings
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote, unquote, urlsplit
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_int, env_list, env_str, process_name, program
+from .env import env_bool, env_float, env_host_ports, env_int, env_list, env_str, process_name, program
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -160,13 +162,28 @@ if env_str("DCPORTAL_TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("DCPORTAL_TEST_DB_NAME")}
 
 REDIS_URL = env_str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# Redis Sentinel (docs/ha.md): every Redis client (channel layer, Celery, audit leases, socket slots) asks
+# these sentinels for the current master of REDIS_SENTINEL["master_name"]; REDIS_URL then gives only the
+# DB index and the password. Both variables or neither.
+REDIS_SENTINEL = None
+if env_str("DCPORTAL_REDIS_SENTINELS") or env_str("DCPORTAL_REDIS_SENTINEL_MASTER"):
+    if not (env_host_ports("DCPORTAL_REDIS_SENTINELS") and env_str("DCPORTAL_REDIS_SENTINEL_MASTER")):
+        raise ImproperlyConfigured("DCPORTAL_REDIS_SENTINELS and DCPORTAL_REDIS_SENTINEL_MASTER go together: set both or neither")
+    _redis = urlsplit(REDIS_URL)
+    REDIS_SENTINEL = {
+        "sentinels": env_host_ports("DCPORTAL_REDIS_SENTINELS"),
+        "master_name": env_str("DCPORTAL_REDIS_SENTINEL_MASTER"),
+        "db": int(_redis.path.strip("/")) if _redis.path.strip("/").isdigit() else 0,
+        "password": unquote(_redis.password) if _redis.password else None,
+    }
 CHANNEL_PREFIX = env_str("DCPORTAL_CHANNEL_PREFIX", default="asgi")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # socket_timeout None: blocking reads must never time out (channels_redis#422).
-            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "hosts": [{**REDIS_SENTINEL, "socket_timeout": None} if REDIS_SENTINEL else
+                      {"address": REDIS_URL, "socket_timeout": None}],
             "prefix": CHANNEL_PREFIX,
             "capacity": 1000,
             "expiry": 300,
@@ -348,6 +365,11 @@ SIMULATOR_URL = env_str("DCPORTAL_SIMULATOR_URL", default="http://127.0.0.1:8120
 # The broker shares the channel layer's Redis on its own DB index.
 CELERY_REDIS_DB = env_int("DCPORTAL_CELERY_REDIS_DB", default=1, minimum=0)
 CELERY_BROKER_URL = env_str("DCPORTAL_CELERY_BROKER_URL", default="") or _redis_db_url(REDIS_URL, CELERY_REDIS_DB)
+if REDIS_SENTINEL and not env_str("DCPORTAL_CELERY_BROKER_URL"):
+    # kombu's sentinel transport: one sentinel:// URL per sentinel, joined by ";"; the master by name below.
+    _auth = f":{quote(REDIS_SENTINEL['password'], safe='')}@" if REDIS_SENTINEL["password"] else ""
+    CELERY_BROKER_URL = ";".join(f"sentinel://{_auth}{f'[{h}]' if ':' in h else h}:{p}/{CELERY_REDIS_DB}"
+                                 for h, p in REDIS_SENTINEL["sentinels"])
 # Prefix of every broker and audit key (tests give each run its own).
 CELERY_KEY_PREFIX = env_str("DCPORTAL_CELERY_PREFIX", default="dcportal:")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -359,6 +381,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "health_check_interval": 25,
     "retry_on_timeout": True,
 }
+if REDIS_SENTINEL and CELERY_BROKER_URL.startswith("sentinel://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL["master_name"]
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True

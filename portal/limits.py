@@ -12,6 +12,8 @@ import uuid
 import redis.asyncio as redis
 from django.conf import settings
 
+from state.redis_client import redis_client
+
 log = logging.getLogger(__name__)
 
 # Close codes (docs/websockets.md, "Closing").
@@ -51,7 +53,7 @@ class Slots:
     """The open-socket count of each user, shared by every process through Redis (one per feed)."""
 
     def __init__(self):
-        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+        self.redis = redis_client(asynchronous=True, socket_timeout=5, socket_connect_timeout=5)
         self.take_script = self.redis.register_script(_TAKE)
         self.refresh_script = self.redis.register_script(_REFRESH)
 

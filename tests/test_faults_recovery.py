@@ -24,6 +24,7 @@ private one is read with plain psycopg (table names from the models).
 import atexit
 import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -83,7 +84,8 @@ class Stack:
 
     # -- servers -----------------------------------------------------------------------
 
-    def start(self):
+    def start(self, processes=True):
+        """Servers, schema and tokens; then daphne and workers w0, w1 unless `processes` is false."""
         self.database_url = self.pg.start()
         self.redis_url = self.redis.start()
         self.env = environment("postgres", "faults:", db_pool_timeout=2, state_sweep_seconds=0.5,
@@ -99,9 +101,10 @@ class Stack:
             out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
             self.tokens[role] = out.strip()
-        self.start_daphne()
-        for name in ("w0", "w1"):
-            self.start_worker(name)
+        if processes:
+            self.start_daphne()
+            for name in ("w0", "w1"):
+                self.start_worker(name)
         return self
 
     def manage(self, *args):
@@ -115,12 +118,13 @@ class Stack:
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pg.data_dir, user=self.pg.server.system_user, timeout=30)
 
-    def start_postgres(self):
-        """Start the stopped server again on the same data directory and socket, as pgserver first did."""
+    def start_postgres(self, listen='""'):
+        """Start the stopped server again on the same data directory and socket, as pgserver first did
+        (and on TCP address `listen` too, if given)."""
         from pgserver._commands import pg_ctl
 
         data = self.pg.data_dir
-        pg_ctl(["-w", "-o", '-h ""', "-o", f"-k {data}", "-l", str(data / "log"), "start"], pgdata=data,
+        pg_ctl(["-w", "-o", f"-h {listen}", "-o", f"-k {data}", "-l", str(data / "log"), "start"], pgdata=data,
                user=self.pg.server.system_user, timeout=30)
 
     def sql(self, query, params=()):
@@ -336,12 +340,13 @@ def applied_through(stack, sequence):
                          [sequence])
 
 
-def assert_every_accepted_update_applied_in_order(stack):
+def assert_every_accepted_update_applied_in_order(stack, exact=True):
+    """exact=False: a 202 lost with its daphne (killed after the commit) may leave rows no client heard of."""
     wait_until(lambda: pending(stack) == 0, timeout=DEADLINE, interval=0.2, message="every accepted update applied")
     log = stack.sql(f"SELECT id, subcloud_id, payload::text, outcome FROM {StateUpdate._meta.db_table} ORDER BY id")
     # Exactly the 202s: nothing accepted without one, nothing lost after one.
     said = {seq for first, last in stack.accepted for seq in range(first, last + 1)}
-    assert {row[0] for row in log} == said
+    assert ({row[0] for row in log} == said) if exact else (said <= {row[0] for row in log})
     assert {row[3] for row in log} <= {"applied", "noop"}
     names = dict(stack.sql(f"SELECT id, name FROM {Subcloud._meta.db_table}"))
     last = {}
@@ -510,3 +515,42 @@ def test_it_resyncs_a_websocket_client_across_a_daphne_restart_without_a_gap(sta
     assert stack.live.connections == connections + 1
     assert "late" in stack.live.subclouds and SPARE not in stack.live.subclouds
     assert_every_accepted_update_applied_in_order(stack)
+
+
+# Issue 14 asks for 30 s; 10 s by default keeps ./dev test short and covers the same paths (the feed's poll
+# and the workers' sweep run many times over). DCPORTAL_TEST_REDIS_OUTAGE=30 runs the issue's figure.
+REDIS_OUTAGE = float(os.environ.get("DCPORTAL_TEST_REDIS_OUTAGE", "10"))
+
+
+def test_it_loses_nothing_through_a_redis_outage_mid_flood(stack, capsys):
+    """Redis down for REDIS_OUTAGE seconds while a client floods (retrying each round on 503): every 202
+    applied in order, the websocket client connected before it never re-snapshots and ends on the log's
+    last revision holding exactly the REST listing. Prints what degraded meanwhile (docs/ha.md)."""
+    pids = stack.pids()
+    client = stack.live
+    flood = Flood(stack, fleet_names())
+    flood.start()
+    try:
+        wait_until(lambda: flood.round >= 2, timeout=DEADLINE, message="the flood under way")
+        revision_before = client.revision
+        stack.redis.stop()
+        down_at = time.monotonic()
+        time.sleep(REDIS_OUTAGE)  # the flood keeps posting; the client keeps its socket
+        revision_during = client.revision
+        rounds_during = flood.accepted_since(down_at)
+        stack.redis.start()
+        back_at = time.monotonic()
+        wait_until(lambda: flood.accepted_since(back_at) >= 3, timeout=DEADLINE, message="rounds after Redis returned")
+    finally:
+        flood.stop()
+    assert flood.transport_errors == []
+    assert_unavailable_answers_only(flood.answers)
+    assert rounds_during > 0  # intake never needed Redis
+    assert stack.pids() == pids  # nothing crashed or had to be restarted
+    assert_every_accepted_update_applied_in_order(stack)
+    assert_client_holds_what_the_api_lists(stack)
+    refused = sum(1 for t, status, *_ in flood.answers if down_at <= t < back_at and status == 503)
+    with capsys.disabled():
+        print(f"\nRedis down {REDIS_OUTAGE:.0f} s mid-flood ({FLEET} subclouds a round): {rounds_during} rounds accepted "
+              f"meanwhile, {refused} answered 503; the websocket client went from revision {revision_before} to "
+              f"{revision_during} without Redis; nothing lost")

@@ -343,7 +343,8 @@ def test_it_starts_monitors_at_both_depths_and_stops_gracefully(agent, name):
     r = a("stop")
     assert r.rc == SUCCESS, r.output
     assert not alive(pid) and not Path(a.params["pidfile"]).exists()
-    assert r.seconds < 15  # SIGTERM was honoured, no grace period waited out
+    # SIGTERM was honoured: well inside the default 30 s grace (a generous bound for a busy machine).
+    assert r.seconds < 25, r.seconds
     assert "SIGKILL" not in r.output
     assert a("stop").rc == SUCCESS
     assert a("monitor").rc == NOT_RUNNING
@@ -356,7 +357,8 @@ def test_it_fails_start_at_once_when_the_process_dies_during_start(agent, name, 
     a = agent(name, app_dir=stand_in_app(tmp_path, CRASHES_AFTER_2S))
     r = a("start", timeout=30000)
     assert r.rc == ERR_GENERIC, r.output
-    assert 1.5 < r.seconds < 8, r.seconds  # noticed the death, did not wait for the 30 s timeout
+    # Noticed the death: after the 2 s it lived, and before the deadline (30 s timeout - 5 s) ran out.
+    assert 1.5 < r.seconds < 20, r.seconds
     assert "exited during start" in r.output and "stand-in: boom" in r.output
     assert "stand-in: up, crashing in 2 s" in a.log()  # the process's output went to the log file
     assert not Path(a.params["pidfile"]).exists()
@@ -370,7 +372,7 @@ def test_it_fails_start_at_once_when_daphne_cannot_bind_its_port(agent):
         a = agent("dcportal-api", port=taken.getsockname()[1])
         r = a("start", timeout=30000)
     assert r.rc == ERR_GENERIC, r.output
-    assert r.seconds < 8
+    assert r.seconds < 20  # the exit was noticed, not the 30 s timeout's deadline
     assert "exited during start" in r.output
     assert "Listen failure" in a.log()
     assert a("monitor").rc == NOT_RUNNING
@@ -393,6 +395,17 @@ def test_it_fails_the_monitor_of_a_sigstopped_process_and_still_stops_it(agent, 
     assert r.rc == SUCCESS, r.output
     assert not alive(pid)
     assert "SIGKILL" not in r.output  # SIGCONT let it act on SIGTERM
+
+
+def test_it_fails_the_api_monitor_when_the_liveness_path_does_not_answer_200(agent):
+    a = agent("dcportal-api", live_path="/no-such-path")
+    assert a("start").rc == SUCCESS  # start waits for /healthz, not the liveness path
+    try:
+        r = a("monitor")
+        assert r.rc == ERR_GENERIC, r.output
+        assert "/no-such-path answered '404'" in r.output
+    finally:
+        assert a("stop").rc == SUCCESS
 
 
 def test_it_fails_the_monitor_when_the_worker_heartbeat_is_stale(agent):
@@ -459,7 +472,7 @@ def test_it_kills_the_process_group_when_sigterm_is_ignored(agent, tmp_path, lea
     assert os.getpgid(child) == leader
     r = a("stop", timeout=20000)
     assert r.rc == SUCCESS, r.output
-    assert 2 <= r.seconds < 9, r.seconds  # the grace, then SIGKILL, well inside the 20 s timeout
+    assert 2 <= r.seconds < 18, r.seconds  # the grace, then SIGKILL, inside the 20 s timeout
     assert "sending SIGKILL" in r.output
     assert not alive(leader) and not alive(child)
     assert a("monitor").rc == NOT_RUNNING
@@ -510,6 +523,8 @@ def test_it_fails_only_the_level_10_monitor_when_the_state_tables_are_missing(ag
         ({"port": "70000"}, ERR_CONFIGURED, "not a TCP port"),
         ({"bind": "localhost; rm"}, ERR_CONFIGURED, "not an IP address"),
         ({"stop_grace": "soon"}, ERR_CONFIGURED, "stop_grace"),
+        ({"live_timeout": "0"}, ERR_CONFIGURED, "live_timeout"),
+        ({"live_path": "livez"}, ERR_CONFIGURED, "live_path must start with /"),
         ({"venv": "/nonexistent/venv"}, ERR_INSTALLED, "bin/python is missing"),
         ({"app_dir": "/nonexistent/app"}, ERR_INSTALLED, "manage.py is missing"),
         ({"env_file": "/nonexistent/dcportal.env"}, ERR_INSTALLED, "not readable"),

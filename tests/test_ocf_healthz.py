@@ -134,3 +134,16 @@ def test_it_reports_an_unreachable_database_without_its_dsn_or_socket_path(tmp_p
     assert report["checks"]["database"] == {"status": "down", "error": "unreachable"}
     assert str(socket_dir) not in r.stdout and "s3cretpw" not in r.stdout
     assert str(socket_dir) in r.stderr  # the details are logged on the server side
+
+
+async def test_it_answers_livez_from_the_event_loop_and_passes_everything_else_to_django():
+    """The api agent's depth-0 monitor: no Django, no thread, no database (ops.health.with_livez)."""
+    from channels.testing import HttpCommunicator
+
+    from dcportal.asgi import application
+
+    r = await HttpCommunicator(application, "GET", "/livez").get_response()
+    assert (r["status"], r["body"]) == (200, b"ok\n")
+    assert (b"cache-control", b"no-store") in r["headers"]
+    r = await HttpCommunicator(application, "GET", "/livez/more", headers=[(b"host", b"localhost")]).get_response()
+    assert r["status"] == 404  # only the exact path; the rest is Django's

@@ -146,6 +146,6 @@ def test_it_wakes_on_the_doorbell_well_before_the_sweep(workers, subcloud_factor
         status = "in-sync" if round_ % 2 else "out-of-sync"
         started = time.monotonic()
         intake.accept("endpoint", [(sc.pk, {"endpoint_type": "dc-cert", "sync_status": status}) for sc in fleet])
-        wait_until(lambda: pending() == 0, timeout=10, message=f"round {round_} applied by doorbell")
-        assert time.monotonic() - started < 10
+        wait_until(lambda: pending() == 0, timeout=30, message=f"round {round_} applied by doorbell")
+        assert time.monotonic() - started < 30  # half the sweep: only the doorbell explains it, even on a busy machine
     assert set(dc_cert_statuses().values()) == {status}

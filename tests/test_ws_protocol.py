@@ -416,9 +416,9 @@ async def test_it_wakes_on_the_doorbell_without_waiting_for_the_poll(settings):
     await asyncio.sleep(0.2)  # the feed is now waiting on its 30 s poll
     started = time.monotonic()
     await describe(sid, "rung")
-    message = await receive(comm, timeout=3)
+    message = await receive(comm, timeout=15)
     assert entry(message, "sc-bell")["description"] == "rung"
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 15  # half the 30 s poll: the doorbell, even on a busy machine
     await comm.disconnect()
 
 
