@@ -17,10 +17,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from accounts.models import ApiToken
 from accounts.roles import role_of
 from dcportal.processes import Process, free_port
+from portal.limits import REVOKED
 from tests.conftest import daphne_on_test_db, make_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -211,6 +214,20 @@ def test_it_refuses_a_revoked_token_once_the_cache_bound_has_passed(keystone, st
         assert time.monotonic() < deadline, "a revoked token still works long after the cache bound"
         time.sleep(0.5)
     assert code == 401
+
+
+def test_it_closes_a_websocket_whose_keystone_token_was_revoked(keystone, start_dcportal):
+    daphne = start_dcportal(keystone_cache_seconds=1, ws_recheck_seconds=0.5)
+    session = password_session(keystone.url, "viewer", "admin")
+    token = session.get_token()
+    url = daphne.url.replace("http://", "ws://") + "/ws/status/"
+    with connect(url, additional_headers={"X-Auth-Token": token}, open_timeout=10, proxy=None, max_size=None) as ws:
+        ws.recv(timeout=10)  # the snapshot: the handshake took the Keystone token
+        assert session.delete(f"{keystone.url}/auth/tokens", headers={"X-Subject-Token": token}).status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=60)  # 1 s of cache and 0.5 s between re-checks; the rest is slack
+    assert closed.value.rcvd.code == REVOKED
 
 
 def test_it_answers_503_while_keystone_is_stopped_and_still_takes_its_own_tokens(keystone, start_dcportal):
