@@ -6,6 +6,7 @@ DCPORTAL_KEYSTONE_*: dcportal validates their tokens at that Keystone (accounts/
 The first run creates the virtualenv (tests/keystone/requirements.txt), about a minute of pip.
 """
 
+import fcntl
 import hashlib
 import subprocess
 import sys
@@ -50,16 +51,23 @@ def keystone_venv():
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:12]
     venv = Path(f"/tmp/dcportal-keystone-venv-{digest}")
     done = venv / "installed"
-    if not done.exists():
-        started = time.monotonic()
-        log = Path(f"{venv}.log")
-        with open(log, "wb") as out:
-            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, stdout=out, stderr=out)
-            pip = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-r", str(REQUIREMENTS)],
-                                 stdout=out, stderr=out)
-        assert pip.returncode == 0, f"pip install keystone failed:\n{log.read_text()[-4000:]}"
-        done.write_text(f"installed in {time.monotonic() - started:.0f}s\n")
+    with open(f"{venv}.lock", "w") as lock:  # another test run making it at the same time waits for it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            _install(venv, done)
     return venv / "bin"
+
+
+def _install(venv, done):
+    """A fresh virtualenv with tests/keystone/requirements.txt; pip's output in <venv>.log."""
+    started = time.monotonic()
+    log = Path(f"{venv}.log")
+    with open(log, "wb") as out:
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, stdout=out, stderr=out)
+        pip = subprocess.run([str(venv / "bin/python"), "-m", "pip", "install", "-r", str(REQUIREMENTS)],
+                             stdout=out, stderr=out)
+    assert pip.returncode == 0, f"pip install keystone failed:\n{log.read_text()[-4000:]}"
+    done.write_text(f"installed in {time.monotonic() - started:.0f}s\n")
 
 
 class Keystone(Process):
