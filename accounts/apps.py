@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import schema  # noqa: F401 - registers the OpenAPI description of token auth
+        from . import checks, schema  # noqa: F401 - register the settings checks, the OpenAPI description of token auth

@@ -3,7 +3,8 @@
 
 from rest_framework import authentication, exceptions
 
-from .models import ApiToken, hash_token
+from . import keystone
+from .models import TOKEN_PREFIX, ApiToken, hash_token
 
 
 def token_from_headers(headers):
@@ -32,12 +33,27 @@ def register_token_kind(prefix, lookup, live_hashes):
 
 
 def live_hashes_of_other_kinds(hashes):
-    """Of these token hashes, those a registered kind of token still honours (one query per kind)."""
-    return set().union(*(live(hashes) for live in _LIVE_HASHES)) if hashes else set()
+    """Of these token hashes, those a registered kind of token (or an external Keystone) still honours."""
+    kinds = [*_LIVE_HASHES, keystone.live_hashes] if keystone.enabled() else _LIVE_HASHES
+    return set().union(*(live(hashes) for live in kinds)) if hashes else set()
 
 
 def _other_kind(token):
-    return next((lookup for prefix, lookup in _TOKEN_KINDS.items() if token.startswith(prefix)), None)
+    """The lookup of a token that is not an API token: a registered kind by its prefix, else (when one is
+    configured) the external Keystone. dcportal's own tokens, by their prefixes, never go to Keystone."""
+    lookup = next((lookup for prefix, lookup in _TOKEN_KINDS.items() if token.startswith(prefix)), None)
+    if lookup is None and keystone.enabled() and not token.startswith(TOKEN_PREFIX):
+        return keystone.user_for_token
+    return lookup
+
+
+def is_keystone_token(token):
+    return _other_kind(token) is keystone.user_for_token
+
+
+def user_for_own_token(token):
+    """As user_for_token, for dcportal's own tokens only (never asks Keystone): what /identity/v3 exchanges."""
+    return None if is_keystone_token(token) else user_for_token(token)
 
 
 def token_row(token):
@@ -49,7 +65,9 @@ def token_row(token):
 
 
 def user_for_token(token):
-    """The active user owning token (of any kind), or None (also when expired): the one lookup of REST and websocket."""
+    """The active user owning token (of any kind), or None (also when expired): the one lookup of REST and websocket.
+
+    Raises keystone.KeystoneUnavailable for an external Keystone's token when Keystone cannot answer."""
     lookup = _other_kind(token)
     if lookup is not None:
         user = lookup(token)

@@ -17,6 +17,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from accounts.keystone import KeystoneUnavailable
 from subclouds.errors import Refused
 from subclouds.inputs import field_label
 
@@ -64,12 +65,13 @@ def known_error(exc):
 UNAVAILABLE = {
     "database": (db.OperationalError, db.InterfaceError),
     "channel layer": (redis_exceptions.ConnectionError, redis_exceptions.TimeoutError),
+    "identity service (Keystone)": (KeystoneUnavailable,),  # accounts/keystone.py: a token it cannot check
 }
 RETRY_AFTER_SECONDS = 5
 
 
 def unavailable(exc):
-    """503 with Retry-After when `exc` means PostgreSQL or Redis is not answering, else None."""
+    """503 with Retry-After when `exc` means PostgreSQL, Redis or an external Keystone is not answering, else None."""
     for dependency, classes in UNAVAILABLE.items():
         if isinstance(exc, classes):
             response = error_response(status.HTTP_503_SERVICE_UNAVAILABLE,

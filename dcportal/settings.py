@@ -268,6 +268,25 @@ REGION_NAME = env_str("DCPORTAL_REGION_NAME", default="SystemController")
 # Projects a token may be scoped to (by name in the Default domain, or by id); any role opens any of them.
 IDENTITY_PROJECTS = env_list("DCPORTAL_IDENTITY_PROJECTS", default=["admin", "services"])
 IDENTITY_TOKEN_SECONDS = env_int("DCPORTAL_IDENTITY_TOKEN_SECONDS", default=3600, minimum=60)
+# An external Keystone (accounts/keystone.py): with a URL, a token dcportal did not issue is validated there
+# with these service credentials, the answer kept KEYSTONE_CACHE_SECONDS (so a revoked token stops working
+# within that bound); only tokens scoped to KEYSTONE_PROJECTS (in KEYSTONE_PROJECT_DOMAIN) are accepted.
+KEYSTONE_URL = env_str("DCPORTAL_KEYSTONE_URL").rstrip("/")
+KEYSTONE_USERNAME = env_str("DCPORTAL_KEYSTONE_USERNAME", default="dcmanager")
+KEYSTONE_PASSWORD = env_str("DCPORTAL_KEYSTONE_PASSWORD")
+KEYSTONE_PROJECT = env_str("DCPORTAL_KEYSTONE_PROJECT", default="services")
+KEYSTONE_USER_DOMAIN = env_str("DCPORTAL_KEYSTONE_USER_DOMAIN", default="Default")
+KEYSTONE_PROJECT_DOMAIN = env_str("DCPORTAL_KEYSTONE_PROJECT_DOMAIN", default="Default")
+KEYSTONE_PROJECTS = env_list("DCPORTAL_KEYSTONE_PROJECTS", default=["admin", "services"])
+KEYSTONE_CACHE_SECONDS = env_int("DCPORTAL_KEYSTONE_CACHE_SECONDS", default=30, minimum=0, maximum=3600)
+KEYSTONE_TIMEOUT_SECONDS = env_float("DCPORTAL_KEYSTONE_TIMEOUT_SECONDS", default=5.0, minimum=0.1)
+# Keystone role -> dcportal role, "[project:]keystone_role=dcportal_role,..." (parsed by accounts/keystone.py);
+# an entry naming a project wins there over a plain one. The strongest mapped role of a token is the user's.
+KEYSTONE_ROLE_MAP = env_str(
+    "DCPORTAL_KEYSTONE_ROLE_MAP",
+    default="services:admin=service,services:service=service,"
+    "admin=operator,operator=operator,configurator=operator,reader=reader,member=reader",
+)
 # Largest request body the server takes (dcportal/server.py): a larger one gets 413 before it is buffered or parsed.
 # Room above Django's own limit on a non-file body (DATA_UPLOAD_MAX_MEMORY_SIZE, 2.5 MiB; a bulk of
 # STATE_BULK_MAX updates is about 0.6 MiB) for the multipart files `dcmanager subcloud add` sends.

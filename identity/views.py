@@ -10,7 +10,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.authentication import token_from_headers, user_for_token
+from accounts.authentication import token_from_headers, user_for_own_token
 from accounts.roles import SERVICE, SUPERUSER, role_of
 
 from . import tokens
@@ -107,7 +107,8 @@ def _token_user(request, token):
     row = tokens.valid_token(plain) if isinstance(plain, str) else None
     if row is not None:
         return row.user, row.expires_at
-    user = user_for_token(plain) if isinstance(plain, str) else None
+    # Never an external Keystone's token: a token of ours got for it would outlive its revocation there.
+    user = user_for_own_token(plain) if isinstance(plain, str) else None
     if user is None:
         raise KeystoneError(401)
     return user, None
@@ -154,7 +155,7 @@ def _subject(request):
     """Validate or revoke X-Subject-Token for a caller holding a valid token (its owner, a service or an admin)."""
     caller_token = token_from_headers(request.headers)
     caller_row = tokens.valid_token(caller_token)
-    caller = caller_row.user if caller_row else (user_for_token(caller_token) if caller_token else None)
+    caller = caller_row.user if caller_row else (user_for_own_token(caller_token) if caller_token else None)
     if caller is None:
         raise KeystoneError(401)
     subject = request.headers.get("X-Subject-Token", "").strip()

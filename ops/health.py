@@ -35,6 +35,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 
 from accounts.authentication import token_from_headers, user_for_token
+from accounts.keystone import KeystoneUnavailable
 from state.kinds import WorkerKind
 from state.models import StateUpdate, WorkerHeartbeat
 from state.stats import alive_since
@@ -207,7 +208,7 @@ def may_see_details(request):
             return True
         token = token_from_headers(request.headers)
         return token is not None and user_for_token(token) is not None
-    except DatabaseError:  # the database is what is down: nobody can be recognised, so no details
+    except (DatabaseError, KeystoneUnavailable):  # what is down cannot recognise anybody, so no details
         return False
 
 

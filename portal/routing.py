@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts.authentication import token_from_headers, user_for_token
+from accounts.keystone import KeystoneUnavailable
 from accounts.models import hash_token
 
 from . import origin
@@ -43,7 +44,10 @@ class TokenAuthMiddleware(BaseMiddleware):
         headers = CaseInsensitiveMapping({k.decode("latin1"): v.decode("latin1") for k, v in scope.get("headers", [])})
         token = token_from_headers(headers)
         if token is not None:
-            user = await database_sync_to_async(user_for_token)(token)
+            try:
+                user = await database_sync_to_async(user_for_token)(token)
+            except KeystoneUnavailable:  # an external Keystone's token that cannot be checked now: no user
+                user = None
             scope = dict(scope, user=user or AnonymousUser(), auth_token_hash=hash_token(token))
         return await super().__call__(scope, receive, send)
 
