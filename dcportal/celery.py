@@ -1,8 +1,10 @@
 """The Celery app (`python -m celery -A dcportal worker|beat`): audits and outbound notifications.
 
 Celery processes run without the psycopg pool (settings.py decides that from the
-command line, see DB_POOL_MAX). Every process imports this module
-(dcportal/__init__.py), so that tasks sent from the API use this app's broker.
+command line, see DB_POOL_MAX). Only they import this module (`-A dcportal` finds
+it as dcportal.celery): tasks are sent from the audit's own tasks, never from the
+API or the state workers, and the OCF monitor's broker ping (ops/health.py) builds
+a client of its own from the same settings.
 """
 
 import logging

@@ -159,9 +159,14 @@ def _check_worker(name, max_age):
 
 
 def _check_celery_ping(node):
-    """A broker round trip to one Celery worker's main loop (`celery inspect ping`)."""
-    from celery import current_app as app  # the project's app (dcportal/celery.py), set when it loads
+    """A broker round trip to one Celery worker's main loop (`celery inspect ping`).
 
+    A client configured from the same CELERY_* settings as the project's app (dcportal/celery.py),
+    which this process does not load: the ping needs only the broker and its key prefix."""
+    from celery import Celery
+
+    app = Celery("dcportal-health", set_as_current=False)
+    app.config_from_object("django.conf:settings", namespace="CELERY")
     replies = app.control.ping(destination=[node], timeout=3)
     if not any(node in reply for reply in replies):
         raise CheckFailed(f"celery node {node!r} did not answer a ping through the broker")
