@@ -232,6 +232,21 @@ def counts():
     return {**fleet, "groups": groups}
 
 
+# (revision, counts): every change to what is counted writes a change-log row, so counts read at the same
+# revision are the same; a filter, sort or scroll re-uses them instead of two GROUP BYs over the fleet.
+_counted = (None, None)
+
+
+def counts_at(revision):
+    """counts() as of `revision` (call inside the same repeatable_read view), shared by the process's sockets."""
+    global _counted
+    at, value = _counted
+    if at != revision:
+        value = counts()
+        _counted = (revision, value)
+    return value
+
+
 def _last_changes(ids):
     if not ids:
         return {}
@@ -264,7 +279,7 @@ def window_message(view, names=False):
             "revision": revision,
             "view": view.as_json(),
             "matched": matched,
-            "counts": counts(),
+            "counts": counts_at(revision),
             "subclouds": rows,
             "faults": [fault_json(f) for f in faults] if order else [],
             "last_change": _last_changes([s["id"] for s in rows]),

@@ -39,8 +39,8 @@ def raw_fleet(n):
                                  availability_status, deploy_status, error_description, audit_fail_count,
                                  first_identity_sync_complete, openstack_installed, group_id, created_at)
                 SELECT 'subcloud' || i, md5(i::text), 'Edge site ' || i, 'Ottawa', '24.09',
-                       CASE WHEN i % 7 = 0 THEN 'unmanaged' ELSE 'managed' END,
-                       CASE WHEN i % 10 = 0 THEN 'offline' ELSE 'online' END,
+                       CASE WHEN i %% 7 = 0 THEN 'unmanaged' ELSE 'managed' END,
+                       CASE WHEN i %% 10 = 0 THEN 'offline' ELSE 'online' END,
                        'complete', 'No errors present', 0, false, false, 1, now()
                 FROM generate_series(1, %s) i""", [n])
         cur.execute(
