@@ -20,7 +20,7 @@ from django.conf import settings
 from accounts.credentials import credential_for
 from accounts.roles import role_of
 
-from . import changes, feed, limits, wire
+from . import changes, feed, limits, window, wire
 from .delta import Delta
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,13 @@ class StatusConsumer(AsyncWebsocketConsumer):
         self.base = 0  # the client has every change up to here
         self.queue = []  # batches from the feed not sent yet
         self.resync = _since((query.get("since") or [None])[0])
+        # ?view=<JSON>: a windowed socket (portal/window.py); a malformed view still gets the default one.
+        self.view = None
+        if "view" in query:
+            self.view = window.parse_view_text(query["view"][0]) or window.View()
+        self.requery = self.view is not None and self.resync is None  # a window is due
+        self.want_names = False
+        self.in_view = set()
         self.wake = asyncio.Event()
         await self.accept()
         try:
@@ -105,7 +112,18 @@ class StatusConsumer(AsyncWebsocketConsumer):
             message = json.loads(text_data) if isinstance(text_data, str) else None
         except (ValueError, RecursionError):
             message = None
-        since = _since(message.get("since")) if isinstance(message, dict) and message.get("type") == "resync" else None
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "subscribe":
+            # A new view (or the first: the socket becomes windowed), answered by a fresh window; requests made
+            # while the socket waits for its turn are merged (the latest view wins).
+            view = window.parse_view(message.get("view"))
+            names = message.get("names", False)
+            if view is not None and isinstance(names, bool):
+                self.view, self.requery = view, True
+                self.want_names = self.want_names or names
+                self.wake.set()
+                return
+        since = _since(message.get("since")) if kind == "resync" else None
         if since is None:
             log.debug("ignored client message %r", (text_data or bytes_data or "")[:200])
             return
@@ -140,7 +158,10 @@ class StatusConsumer(AsyncWebsocketConsumer):
         """
         pace = Pace(settings.PORTAL_WS_MIN_INTERVAL)
         try:
-            if self.resync is None:
+            if self.view is not None:
+                self.requery = True
+                self.wake.set()  # windowed: the first message is a window (also for ?since=R)
+            elif self.resync is None:
                 pace.take()
                 await self._send_snapshot()
             else:
@@ -149,6 +170,9 @@ class StatusConsumer(AsyncWebsocketConsumer):
                 await self.wake.wait()
                 await pace.turn()
                 self.wake.clear()
+                if self.view is not None:
+                    await self._send_windowed(pace)
+                    continue
                 if self.resync is not None:
                     since, self.resync = self.resync, None
                     pace.take()
@@ -164,9 +188,9 @@ class StatusConsumer(AsyncWebsocketConsumer):
             log.exception("live status socket failed; closing it (the client reconnects and resyncs)")
             await self.close(code=1011)
 
-    async def _send_snapshot(self):
-        """A full snapshot, at most one per PORTAL_WS_SNAPSHOT_INTERVAL: one needed sooner waits its turn,
-        and the resync requests that arrive meanwhile are answered by it (merged)."""
+    async def _ration_snapshot(self):
+        """At most one full snapshot (or list of every matching name) per PORTAL_WS_SNAPSHOT_INTERVAL: one needed
+        sooner waits its turn, and the resync requests that arrive meanwhile are answered by it (merged)."""
         loop = asyncio.get_running_loop()
         if self.last_snapshot is not None:
             wait = self.last_snapshot + settings.PORTAL_WS_SNAPSHOT_INTERVAL - loop.time()
@@ -174,6 +198,9 @@ class StatusConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep(wait)
                 self.resync = None
         self.last_snapshot = loop.time()
+
+    async def _send_snapshot(self):
+        await self._ration_snapshot()
         revision, texts = await database_sync_to_async(changes.snapshot_message)()
         # Queued batches up to the snapshot's revision are in it; later ones follow.
         self.base = revision
@@ -193,6 +220,38 @@ class StatusConsumer(AsyncWebsocketConsumer):
         if queued is not None:
             answer.merge(queued)
         await self._send_changes(answer, None)
+
+    async def _send_windowed(self, pace):
+        """A windowed socket's turn: a fresh window when one is due (new view, resync, or changes that can move
+        subclouds in or out of it), else the changes of the subclouds in view, with the counts when they moved."""
+        if self.resync is not None:
+            self.resync, self.requery = None, True  # a resync of a windowed socket is a fresh window
+        delta, _ = self._take(self.base)
+        if self.requery or (delta is not None and self.view.moves(delta)):
+            self.requery = False
+            names, self.want_names = self.want_names, False
+            if names:
+                await self._ration_snapshot()
+            pace.take()
+            revision, self.in_view, texts = await database_sync_to_async(window.window_message)(self.view, names)
+            self.base = max(self.base, revision)
+            if any(b.revision > self.base for b in self.queue):
+                self.wake.set()
+            await self._send_texts(texts)
+            return
+        if delta is None:
+            return
+        message = delta.in_view(self.in_view).message()
+        if window.counts_change(delta):
+            # Read a little later than the changes (absolute values, so harmless); the message keeps the
+            # changes' revision so that nothing committed in between is skipped.
+            message["counts"] = await database_sync_to_async(window.counts)()
+        elif not message["subclouds"] and not message["faults_raised"] and not message["faults_cleared"]:
+            self.base = max(self.base, delta.revision)  # nothing in view and nothing counted changed
+            return
+        pace.take()
+        self.base = max(self.base, message["revision"])
+        await self._send_texts(wire.encode(message))
 
     async def _send_changes(self, delta, texts):
         self.base = max(self.base, delta.revision)

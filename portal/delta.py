@@ -5,6 +5,11 @@ from dataclasses import dataclass, field
 from .wire import encode
 
 
+def _subcloud_of(entity_instance_id):
+    """"subcloud=sc1.resource=dcorch" -> "sc1" (names cannot hold a dot: subclouds.names)."""
+    return entity_instance_id.removeprefix("subcloud=").split(".", 1)[0]
+
+
 @dataclass
 class Delta:
     """Changes merged per subcloud (later values win) and per fault, up to `revision`."""
@@ -47,6 +52,15 @@ class Delta:
             self._entry(entry)
         self._faults(other.raised.values(), other.cleared.values())
         self.last_change.update(other.last_change)
+
+    def in_view(self, names):
+        """The part of this delta about the subclouds named (a windowed socket's view)."""
+        part = Delta(self.revision)
+        part.subclouds = {n: e for n, e in self.subclouds.items() if n in names}
+        part.raised = {u: f for u, f in self.raised.items() if f["subcloud"] in names}
+        part.cleared = {u: f for u, f in self.cleared.items() if _subcloud_of(f["entity_instance_id"]) in names}
+        part.last_change = {n: at for n, at in self.last_change.items() if n in names}
+        return part
 
     def message(self):
         return {

@@ -10,7 +10,7 @@ def _dump(value):
 
 
 # The lists and maps of a message that may be spread over parts.
-PART_KEYS = ("subclouds", "faults", "faults_raised", "faults_cleared", "last_change")
+PART_KEYS = ("subclouds", "faults", "faults_raised", "faults_cleared", "last_change", "names")
 
 
 def encode(message, limit=None):

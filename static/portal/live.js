@@ -5,8 +5,12 @@
  * backoff and asks for everything after that revision (?since=R), so nothing
  * is missed or applied out of order; a snapshot replaces everything.
  * Pages subscribe with `dcportal.live.on(fn)`; fn(kind, info) is called with
- * kind "snapshot" or "changes" (info.names: the subclouds that changed,
- * info.faults: whether faults changed).
+ * kind "snapshot", "window" or "changes" (info.names: the subclouds that changed,
+ * info.faults: whether faults changed, info.counts: whether the fleet's counts changed).
+ *
+ * A page that sets `live.view` before the page has loaded (or calls live.subscribe(view)) gets a window
+ * instead (docs/websockets.md, "Windows"): only the subclouds in view (`order`, from `offset`), the number
+ * matching the filter (`matched`) and the fleet's `counts`, filtered and sorted by the server.
  */
 (function () {
   "use strict";
@@ -31,7 +35,31 @@
       this.attempt = 0;
       this.ws = null;
       this.loaded = false;
-      this.snapshots = 0; // how many full snapshots this page needed (a resync needs none)
+      this.snapshots = 0; // how many full snapshots (or first windows) this page needed (a resync needs none)
+      this.view = null; // windowed: {filter, sort, offset, limit}
+      this.order = [];
+      this.offset = 0;
+      this.matched = 0;
+      this.counts = null;
+      this.waitingNames = [];
+    }
+
+    /* A new view (windowed mode): answered by a fresh window. names: also every matching name, in order. */
+    subscribe(view, names) {
+      this.view = view;
+      if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+        this.ws.send(JSON.stringify({ type: "subscribe", view, names: Boolean(names) }));
+      }
+    }
+
+    /* Every subcloud name matching the current view's filter, in its order (for export and "select all shown"). */
+    matchingNames() {
+      const cached = this.namesCache;
+      if (cached && cached.key === `${JSON.stringify(this.view)}@${this.revision}`) return Promise.resolve(cached.names);
+      return new Promise((resolve) => {
+        this.waitingNames.push(resolve);
+        this.subscribe(this.view, true);
+      });
     }
 
     on(fn) {
@@ -57,9 +85,12 @@
 
     connect() {
       const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-      const since = this.revision === null ? "" : `?since=${this.revision}`;
+      const query = new URLSearchParams();
+      if (this.revision !== null) query.set("since", this.revision);
+      if (this.view) query.set("view", JSON.stringify(this.view));
+      this.fresh = this.revision === null;
       this.setState(this.revision === null ? "connecting" : "resyncing");
-      const ws = new WebSocket(`${scheme}//${location.host}${this.path}${since}`);
+      const ws = new WebSocket(`${scheme}//${location.host}${this.path}${query.size ? "?" + query : ""}`);
       this.ws = ws;
       this.parts = null;
       ws.onmessage = (event) => this.receive(JSON.parse(event.data));
@@ -134,6 +165,8 @@
       if (!message) return;
       if (message.type === "snapshot") {
         this.applySnapshot(message);
+      } else if (message.type === "window") {
+        this.applyWindow(message);
       } else if (message.type === "changes") {
         this.applyChanges(message);
       } else {
@@ -153,6 +186,25 @@
       this.emit("snapshot", {});
     }
 
+    applyWindow(message) {
+      this.subclouds = new Map(message.subclouds.map((s) => [s.name, s]));
+      this.order = message.subclouds.map((s) => s.name);
+      this.faults = new Map(message.faults.map((f) => [f.uuid, f]));
+      this.lastChange = new Map(Object.entries(message.last_change || {}));
+      this.offset = message.view.offset;
+      this.matched = message.matched;
+      this.counts = message.counts;
+      this.revision = message.revision;
+      this.loaded = true;
+      if (this.fresh) this.snapshots += 1;
+      this.fresh = false;
+      if (message.names) {
+        this.namesCache = { key: `${JSON.stringify(this.view)}@${message.revision}`, names: message.names };
+        for (const resolve of this.waitingNames.splice(0)) resolve(message.names);
+      }
+      this.emit("window", {});
+    }
+
     applyChanges(message) {
       const names = new Set();
       for (const entry of message.subclouds) {
@@ -169,7 +221,7 @@
           this.subclouds.set(entry.name, fresh);
         } else if (current) {
           Object.assign(current, entry);
-        } else {
+        } else if (!this.view) {
           // A change of a subcloud this page never heard of: never show a half-known state.
           this.restart();
           return;
@@ -180,10 +232,12 @@
       for (const [name, at] of Object.entries(message.last_change || {})) {
         if (this.subclouds.has(name)) this.lastChange.set(name, at);
       }
+      if (message.counts) this.counts = message.counts;
       this.revision = Math.max(this.revision || 0, message.revision);
       this.emit("changes", {
         names,
         faults: message.faults_raised.length > 0 || message.faults_cleared.length > 0,
+        counts: Boolean(message.counts),
       });
     }
 
@@ -320,11 +374,13 @@
 
   // The alarm count in the navigation, on every page.
   live.on((kind, info, store) => {
-    if (kind === "changes" && !info.faults) return;
+    if (kind === "changes" && !info.faults && !info.counts) return;
     const badge = document.getElementById("nav-alarms");
     if (!badge) return;
-    badge.textContent = store.faults.size;
-    badge.hidden = store.faults.size === 0;
+    // A windowed page holds only the faults in view; the counts hold the fleet's.
+    const n = store.view && store.counts && !store.asOf ? store.counts.alarms.total : store.faults.size;
+    badge.textContent = n;
+    badge.hidden = n === 0;
   });
 
   const asOf = new URLSearchParams(location.search).get("as_of");

@@ -15,7 +15,22 @@
     return Object.fromEntries(KEYS.map((k) => [k, 0]));
   }
 
+  /* The same counts from a summary subscription (a window of no rows: the server counts, docs/websockets.md). */
+  function flat(c) {
+    const out = empty();
+    out.total = c.total;
+    for (const kind of ["availability", "management", "sync"]) Object.assign(out, c[kind]);
+    for (const h of HEADLINE) out[h.value] = c.alarms[h.value] || 0;
+    return out;
+  }
+
   function count(store) {
+    if (store.view && store.counts && !store.asOf) {
+      const perGroup = new Map();
+      for (const id of groups.keys()) perGroup.set(id, empty());
+      for (const [id, c] of Object.entries(store.counts.groups)) perGroup.set(Number(id), flat(c));
+      return { fleet: flat(store.counts), perGroup };
+    }
     const fleet = empty();
     const perGroup = new Map();
     for (const id of groups.keys()) perGroup.set(id, empty());
@@ -117,6 +132,7 @@
     }).join("");
   }
 
+  live.view = { limit: 0 }; // counts only: the overview shows no subcloud by name
   live.on((kind, info, store) => render(store));
   // A new minute starts even when nothing changes.
   setInterval(() => live.loaded && !live.asOf && render(live), 15000);

@@ -1,4 +1,6 @@
-/* Subclouds page: every subcloud from the live store, filtered, sorted, updated in place. */
+/* Subclouds page: a window of the subclouds, filtered and sorted by the server (docs/websockets.md, "Windows"),
+ * updated in place; only the rows near the view are ever sent. In history mode (?as_of=) the whole fleet as it
+ * was comes from the REST API and is filtered and sorted here. */
 (function () {
   "use strict";
 
@@ -12,6 +14,10 @@
   const selectable = container.hasAttribute("data-selectable"); // operators only: the bulk form is rendered for them
   const selected = new Set();
   let shownKeys = [];
+  const windowed = !new URLSearchParams(location.search).get("as_of");
+  const PENDING = "\u0001"; // key prefix of a row whose subcloud has not arrived yet
+  const SPAN = 100; // rows asked for around the ones in view
+  let asked = null; // the last view asked for (JSON), until a window answers
 
   // Filters live in the URL fragment (#availability=offline) so overview counts can link here.
   const filters = new URLSearchParams(location.hash.slice(1));
@@ -31,10 +37,52 @@
       filters.set("sort", key);
       filters.set("dir", dir);
       saveFilters(form, filters);
+      if (windowed) return ask(0, true);
       reorder();
       refilter();
     },
+    onRange,
   });
+
+  /* The view the server filters, sorts and cuts for this page. */
+  function view(offset, limit) {
+    const f = current();
+    const filter = {};
+    for (const key of ["availability", "management", "sync", "group", "alarms", "q"]) if (f[key]) filter[key] = f[key];
+    return { filter, sort: [table.sortKey, table.sortDir], offset, limit: limit || SPAN };
+  }
+
+  function ask(offset, top, limit) {
+    const v = view(offset, limit);
+    const text = JSON.stringify(v);
+    if (text === asked) return;
+    asked = text;
+    if (top) container.scrollTop = 0;
+    live.subscribe(v);
+  }
+
+  /* Rows in view that the window does not hold: ask for a window around them. */
+  function onRange(first, last) {
+    if (!windowed || !live.loaded || live.asOf) return;
+    const end = Math.min(last, live.matched);
+    if (first >= live.offset && end <= live.offset + live.order.length) return;
+    const limit = Math.min(500, Math.max(SPAN, last - first + 20));
+    ask(Math.max(0, first - Math.floor((limit - (last - first)) / 2)), false, limit);
+  }
+
+  /* The table's keys for a window: every matching row, the ones not sent being placeholders. */
+  function windowKeys() {
+    const { offset, order, matched } = live;
+    return new Proxy([], {
+      get(_, prop) {
+        if (prop === "length") return matched;
+        const i = Number(prop);
+        if (!Number.isInteger(i)) return undefined;
+        return i >= offset && i < offset + order.length ? order[i - offset] : PENDING + i;
+      },
+    });
+  }
+  live.view = windowed ? view(0) : null;
 
   function groupName(id) {
     return groups.get(id) || `group ${id}`;
@@ -42,6 +90,7 @@
 
   function rowHtml(name) {
     const s = live.subclouds.get(name);
+    if (!s) return `<tr class="pending"><td colspan="9">&nbsp;</td></tr>`;
     const a = alarms.get(name) || NO_ALARMS;
     const eps = (s.endpoint_sync_status || [])
       .map((e) => `<span class="ep s-${esc(e.sync_status)}" title="${esc(e.endpoint_type)}: ${esc(e.sync_status)}">` +
@@ -108,16 +157,23 @@
     for (const name of order) if (matches(live.subclouds.get(name), f)) keys.push(name);
     table.show(keys);
     shownKeys = keys;
-    const total = live.subclouds.size;
-    shown.textContent = keys.length === total ? `${total} subclouds` : `${keys.length} of ${total} subclouds`;
+    showCount(keys.length, live.subclouds.size);
   }
 
   // -- export: exactly the rows the filters show, in table order, in export_fleet's columns ----------
   const COLUMNS = vocabulary.fleet_columns;
 
-  function exportRows() {
-    return shownKeys.map((name) => {
-      const s = live.subclouds.get(name);
+  async function exportRows() {
+    let names = shownKeys;
+    let byName = live.subclouds;
+    if (windowed) {
+      names = await live.matchingNames();
+      const { ok, data } = await api("GET", "/v1.0/subclouds");
+      if (!ok) return null;
+      byName = new Map(data.subclouds.map((s) => [s.name, s]));
+    }
+    return names.filter((name) => byName.has(name)).map((name) => {
+      const s = byName.get(name);
       const row = {};
       for (const [column, key] of COLUMNS) {
         const value = column === vocabulary.fleet_group_name ? groups.get(s.group_id) : key ? s[key] : null;
@@ -132,8 +188,9 @@
     return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
   }
 
-  function download(fmt) {
-    const rows = exportRows();
+  async function download(fmt) {
+    const rows = await exportRows();
+    if (!rows) return;
     const text = fmt === "json"
       ? JSON.stringify(rows, null, 2) + "\n"
       : [COLUMNS.map(([c]) => c), ...rows.map((r) => COLUMNS.map(([c]) => r[c]))]
@@ -179,7 +236,9 @@
       what = `${count} selected subcloud${count === 1 ? "" : "s"}`;
     } else {
       body.group = Number(scope);
-      count = [...live.subclouds.values()].filter((s) => String(s.group_id) === scope).length;
+      count = windowed
+        ? ((live.counts.groups[scope] || {}).total || 0)
+        : [...live.subclouds.values()].filter((s) => String(s.group_id) === scope).length;
       what = `all ${count} subcloud${count === 1 ? "" : "s"} of group ${groups.get(Number(scope))}`;
     }
     const summary = document.getElementById("bulk-summary");
@@ -223,8 +282,8 @@
       showSelection();
     });
     for (const button of bulk.querySelectorAll("[data-select]")) {
-      button.addEventListener("click", () => {
-        if (button.dataset.select === "shown") for (const name of shownKeys) selected.add(name);
+      button.addEventListener("click", async () => {
+        if (button.dataset.select === "shown") for (const name of windowed ? await live.matchingNames() : shownKeys) selected.add(name);
         else selected.clear();
         showSelection();
       });
@@ -239,11 +298,26 @@
 
   form.addEventListener("input", () => {
     saveFilters(form, filters);
-    refilter();
+    if (windowed) ask(0, true);
+    else refilter();
   });
 
+  function showCount(matched, total) {
+    shown.textContent = matched === total ? `${total} subclouds` : `${matched} of ${total} subclouds`;
+  }
+
   live.on((kind, info, store) => {
-    if (kind === "snapshot" || info.faults) alarms = store.alarmCounts();
+    if (kind !== "changes" || info.faults) alarms = store.alarmCounts();
+    if (windowed && !store.asOf) {
+      if (kind === "window") {
+        asked = null;
+        table.show(windowKeys());
+      }
+      showCount(store.matched, store.counts.total);
+      if (kind === "changes") table.changed(info.names);
+      if (selectable) showSelection();
+      return;
+    }
     // By name, only arrivals and departures move rows; by any other column, any change may.
     const moved = kind === "snapshot" || table.sortKey !== "name" || order.length !== store.subclouds.size ||
       [...info.names].some((name) => store.subclouds.has(name) !== inOrder.has(name));

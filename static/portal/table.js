@@ -1,7 +1,8 @@
 /* A table that only puts the rows in view into the DOM, so 5,000 subclouds
  * (or faults) filter, sort and update live without long main-thread tasks.
  *
- * new VirtualTable(container, {rowHtml(key), sortValue(key, column), sort: [column, dir], onSort(column, dir)})
+ * new VirtualTable(container, {rowHtml(key), sortValue(key, column), sort: [column, dir], onSort(column, dir),
+ *                               onRange(first, last)})   onRange: the rows in (or near) view, after each render
  * table.sorted(keys)    keys in the current order (sortValue gives numbers or strings; ties by key, naturally)
  * table.show(keys)      the rows to show, already in order
  * table.changed(keys)   these rows' content changed: re-render those in view and flash them
@@ -23,6 +24,7 @@
       this.sortKey = options.sort[0];
       this.sortDir = options.sort[1];
       this.onSort = options.onSort || (() => {});
+      this.onRange = options.onRange || (() => {});
       this.keys = [];
       this.rendered = new Map(); // key -> {tr, html}
       this.rowHeight = 0;
@@ -134,6 +136,7 @@
       this.setSpacer(this.before, first * height);
       this.setSpacer(this.after, (this.keys.length - last) * height);
       this.place([this.before, ...rows, this.after]);
+      this.onRange(first, last);
     }
 
     /* Puts exactly `wanted` into the tbody, moving as few elements as possible (focus stays put). */
