@@ -7,12 +7,13 @@ per transaction, never one per change: a group_send costs ~4 ms). Every daphne
 process's feed (portal/feed.py) listens on that group and reads the new rows.
 """
 
-import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from .doorbell import in_event_loop_thread
 
 FEED_GROUP = "status-feed"
 log = logging.getLogger(__name__)
@@ -24,11 +25,7 @@ async def _wake():
 
 def wake_feeds():
     """Wake every process's feed. Never raises: the feed's poll covers a lost doorbell."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:  # called from async code's thread (no async_to_sync possible there): the poll will do
+    if in_event_loop_thread():  # no async_to_sync possible there: the feeds' poll will do
         log.debug("feed doorbell skipped in an event-loop thread")
         return
     try:

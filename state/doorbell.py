@@ -28,5 +28,18 @@ async def aring(layer=None):
         log.warning("doorbell not rung (%s); workers will find the work on their next sweep", err)
 
 
+def in_event_loop_thread():
+    """True where async_to_sync cannot run: a thread with a running event loop (async code calling sync code)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def ring():
+    """Ring from sync code. In an event-loop thread no doorbell is possible: the workers' sweep finds the work."""
+    if in_event_loop_thread():
+        log.debug("doorbell skipped in an event-loop thread")
+        return
     async_to_sync(aring)()

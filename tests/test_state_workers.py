@@ -8,7 +8,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from state import doorbell, intake
+from state import broadcast, doorbell, intake
 from state.models import StateChange, StateUpdate, WorkerHeartbeat
 from subclouds.models import EndpointStatus, Subcloud
 
@@ -149,3 +149,10 @@ def test_it_wakes_on_the_doorbell_well_before_the_sweep(workers, subcloud_factor
         wait_until(lambda: pending() == 0, timeout=30, message=f"round {round_} applied by doorbell")
         assert time.monotonic() - started < 30  # half the sweep: only the doorbell explains it, even on a busy machine
     assert set(dc_cert_statuses().values()) == {status}
+
+
+async def test_it_skips_the_doorbells_in_an_event_loop_thread_instead_of_raising():
+    """Sync code called from async code (a test driving a browser, an async view) accepts work all the same:
+    async_to_sync cannot run there, and the workers' sweep and the feeds' poll cover a skipped doorbell."""
+    doorbell.ring()
+    broadcast.wake_feeds()
