@@ -11,6 +11,7 @@ from state import intake, operations
 from state.incidents import incidents_json
 from state.models import StateChange, UpdateKind
 from subclouds.models import SubcloudGroup
+from tests.test_api_alarms_faults import audit
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +22,6 @@ def set_availability(subclouds, status, drain):
     intake.accept(UpdateKind.AVAILABILITY, [
         (s.pk, intake.parse_availability({"subcloud": s.name, "availability_status": status})[1]) for s in subclouds
     ])
-    drain()
-
-
-def audit(subcloud, drain, **endpoints):
-    [(_, payload)] = intake.parse_bulk(
-        {"subcloud": subcloud.name, "endpoints": {k.replace("_", "-"): v for k, v in endpoints.items()}}, 10
-    )
-    intake.accept(UpdateKind.BULK, [(subcloud.pk, payload)])
     drain()
 
 
