@@ -18,7 +18,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from subclouds.choices import overall_sync_status
@@ -26,6 +26,7 @@ from subclouds.errors import Refused
 from subclouds.models import Subcloud
 from subclouds.representation import endpoint_list, subclouds_json
 
+from .changelog import sort_in_memory
 from .models import StateChange
 
 # Reconstructed keys: the change log's own field names -> dcmanager's keys in the list.
@@ -62,7 +63,8 @@ def revision_at(cur, when):
 def values_at(when):
     """{subcloud id: {key: value at `when`}} for every subcloud whose key changed after `when` (one query)."""
     table = StateChange._meta.db_table
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        sort_in_memory(cur)  # the DISTINCT ON sorts every row after `when`
         cur.execute(
             f"""
             SELECT DISTINCT ON (c.subcloud_id, k.key) c.subcloud_id, k.key,

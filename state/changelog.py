@@ -24,6 +24,15 @@ from .models import StateChange
 CHANGE_LOG_LOCK = 0x6463_6C6F  # "dclo"
 
 
+def sort_in_memory(cur):
+    """Inside a transaction: sorts of the whole log (incidents, as_of) in memory, not temporary files.
+
+    PostgreSQL's default 4 MB spills a week of a 5,000-subcloud log to disk (EXPLAIN ANALYZE: external
+    merge, 0.1-0.2 s per sort); 64 MB holds it, for this transaction only.
+    """
+    cur.execute("SET LOCAL work_mem = '64MB'")
+
+
 def entry(diff, reason, sequence, extra, raised, cleared, now, actor=SYSTEM):
     """The log row of one store.Diff (None when nothing changed); raised / cleared: {subcloud id: [fault JSON]}."""
     state, before = diff.state, diff.before
