@@ -190,8 +190,23 @@ class Fleet:
                 self._later(rng.uniform(60, 600), sc.name,
                             lambda sc=sc, e=endpoint: sc.endpoints.__setitem__(e, SyncStatus.IN_SYNC))
 
+    # One chaos step in REGIONAL_ODDS takes a slice of the fleet down at once (a region losing power), so the
+    # demo shows an incident (DCPORTAL_INCIDENT_MIN_SUBCLOUDS, 20 by default) now and then, not only single outages.
+    REGIONAL_ODDS = 0.02
+
+    def regional_outage(self, rng, seconds):
+        """max(20, an eighth of the fleet) subclouds offline together for `seconds`; returns their names."""
+        calm = [sc for sc in self.subclouds.values() if sc.name not in self.timers]
+        hit = rng.sample(calm, min(len(calm), max(20, len(self.subclouds) // 8)))
+        for sc in hit:
+            self.set_mode(sc, OFFLINE, until=seconds)
+        return [sc.name for sc in hit]
+
     def chaos_step(self, rng):
-        """One random event of the demo's background weather: an outage, a drift, a flap."""
+        """One random event of the demo's background weather: an outage (now and then a regional one), a drift, a flap."""
+        if rng.random() < self.REGIONAL_ODDS:
+            self.regional_outage(rng, rng.uniform(60, 150))
+            return
         sc = rng.choice(list(self.subclouds.values()))
         if sc.name in self.timers:
             return

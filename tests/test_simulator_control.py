@@ -1,15 +1,18 @@
 """The subcloud simulator (`simulate_subclouds`) and its control command (`simulate_control`), as real processes."""
 
+import asyncio
 import json
+import random
 import time
 
 import httpx
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
 from dcportal.processes import Simulator, environment
-from simulator.fleet import audit_url
+from simulator.fleet import OFFLINE, ONLINE, Fleet, audit_url
 from subclouds.models import Subcloud, SubcloudGroup
 from tests.conftest import simulator_fixtures, wait_until
 
@@ -126,3 +129,13 @@ def test_it_registers_its_subclouds_with_their_audit_urls(tmp_path):
         assert "registered 2 subclouds, re-pointed 1" in sim.log()
     finally:
         sim.stop()
+
+
+async def test_its_weather_now_and_then_takes_a_region_down_together_and_brings_it_back():
+    """The demo's chaos makes incidents by itself: a regional outage is at least the incident threshold."""
+    fleet = Fleet([f"sc{i}" for i in range(200)])
+    hit = fleet.regional_outage(random.Random(1), seconds=0.2)
+    assert len(hit) == len(set(hit)) >= settings.INCIDENT_MIN_SUBCLOUDS
+    assert {fleet.subclouds[n].mode for n in hit} == {OFFLINE}
+    await asyncio.sleep(0.5)
+    assert {sc.mode for sc in fleet.subclouds.values()} == {ONLINE}
