@@ -14,7 +14,15 @@ from state.kinds import Source
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_faults, filter_subclouds_as_of
-from subclouds.inputs import BulkAction, GroupInput, IncidentFilter, RegisterSubcloud, UpdateSubcloud, validated
+from subclouds.inputs import (
+    BulkAction,
+    GroupInput,
+    IncidentFilter,
+    RegisterSubcloud,
+    RegisterSubclouds,
+    UpdateSubcloud,
+    validated,
+)
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
     alarm_summary_json,
@@ -118,6 +126,20 @@ class SubcloudBulkAction(ServiceErrors, APIView):
     )
     def post(self, request):
         return Response(operations.bulk_action(validated(BulkAction, request.data), Actor.of_request(request)))
+
+
+class SubcloudBulkRegister(ServiceErrors, APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        summary="Register many existing subclouds at once: all validated first, then all registered or none",
+        request=RegisterSubclouds,
+        responses=schema.responses(schema.SUBCLOUD_LIST, 400, 409, 413),
+    )
+    def post(self, request):
+        items = validated(RegisterSubclouds, request.data)["subclouds"]
+        made = operations.register_subclouds(items, Actor.of_request(request), label=lambda i, key: f"subclouds[{i}].{key}")
+        return Response({"subclouds": subclouds_json(Subcloud.objects.filter(pk__in=[s.pk for s in made]))})
 
 
 class SubcloudDetailView(ServiceErrors, APIView):

@@ -80,13 +80,21 @@ class GroupRefField(serializers.Field):
 
     def to_internal_value(self, value):
         value = str(value).strip()
+        # Looked up once per serializer (its context): a bulk registration of 5,000 in one group costs one lookup.
+        cache = self.context.setdefault("groups", {})
+        if value not in cache:
+            cache[value] = self._lookup(value)
+        if cache[value] is None:
+            raise serializers.ValidationError(f"unknown subcloud group {value!r}")
+        return cache[value]
+
+    @staticmethod
+    def _lookup(value):
         group = None
         if is_id(value):
             group = SubcloudGroup.objects.filter(pk=int(value)).first()
         if group is None:
             group = SubcloudGroup.objects.filter(name=value).first()
-        if group is None:
-            raise serializers.ValidationError(f"unknown subcloud group {value!r}")
         return group
 
     def to_representation(self, value):
@@ -167,7 +175,7 @@ class RegisterSubcloud(StrictSerializer):
 
     def to_internal_value(self, data):
         """Fields given in the request win over the bootstrap values file; `release` is the software version."""
-        data = dict(data)
+        data = normalise(data)  # an item of a bulk registration arrives as sent
         if "bootstrap_values" in data:
             data = {**_bootstrap_values(data.pop("bootstrap_values")), **data}
         if "release" in data:
@@ -187,6 +195,33 @@ class RegisterSubcloud(StrictSerializer):
     validate_management_gateway_ip = validate_systemcontroller_gateway_ip = staticmethod(lambda v: v and _ip(v))
 
 
+class RegisterSubclouds(StrictSerializer):
+    """A bulk registration: `subclouds`, a list of what POST /v1.0/subclouds takes, checked all before any is registered."""
+
+    subclouds = RegisterSubcloud(many=True, allow_empty=False)
+
+    def to_internal_value(self, data):
+        items = data.get("subclouds")
+        if isinstance(items, list) and len(items) > BULK_MAX_SUBCLOUDS:  # before validating 10,001 items
+            raise serializers.ValidationError({"subclouds": [f"at most {BULK_MAX_SUBCLOUDS} subclouds at once"]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        """Names and region names are one namespace within the list too: the first repeat is named."""
+        seen = {}
+        for i, item in enumerate(attrs["subclouds"]):
+            for key in ("name", "region_name"):
+                value = item.get(key)
+                if value is None:
+                    continue
+                if seen.get(value, i) != i:
+                    errors = [{} for _ in attrs["subclouds"][: i + 1]]
+                    errors[i] = {key: [f"{value!r} is already the name or region name of subclouds[{seen[value]}]"]}
+                    raise serializers.ValidationError({"subclouds": errors})
+                seen[value] = i
+        return attrs
+
+
 class UpdateSubcloud(StrictSerializer):
     management_state = serializers.ChoiceField(ManagementState.choices, required=False)
     force = serializers.BooleanField(required=False)
@@ -202,7 +237,7 @@ class UpdateSubcloud(StrictSerializer):
         return attrs
 
 
-BULK_ACTIONS = ("manage", "unmanage", "move")
+BULK_ACTIONS = ("manage", "unmanage", "move", "delete")
 # Twice the fleet size the product is built for. Checked in validate(), not as the schema's maxItems: a list
 # just over it, of the longest names, can be over the 2.5 MB body limit (413) before it could get its 400.
 BULK_MAX_SUBCLOUDS = 10000
