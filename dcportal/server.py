@@ -43,11 +43,13 @@ class BoundedRequest(WebRequest):
         # Twisted would parse form bodies into request.args, which daphne never reads.
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
         self.body_bytes = 0
-        self.refused = self.chunked = False
+        # Not `chunked`: Twisted's Request uses that name for the *response's* framing, and setting it
+        # chunk-framed every answer to a request without Content-Length under its own Content-Length header.
+        self.refused = self.body_chunked = False
 
     def gotLength(self, length):
         """Twisted's hook once the headers are in; `length` is None for a chunked body."""
-        self.chunked = length is None
+        self.body_chunked = length is None
         if length is not None and length > self.max_body_bytes:
             self.refuse()
         else:
@@ -65,7 +67,7 @@ class BoundedRequest(WebRequest):
     def requestReceived(self, command, path, version):
         if self.refused:
             return
-        if self.chunked:
+        if self.body_chunked:
             # Django reads CONTENT_LENGTH bytes of the body and no more: without it a chunked body would read as empty.
             self.requestHeaders.setRawHeaders(b"content-length", [b"%d" % self.body_bytes])
         super().requestReceived(command, path, version)

@@ -90,6 +90,8 @@ class GroupRefField(serializers.Field):
 
     @staticmethod
     def _lookup(value):
+        if not storable(value):  # a NUL or lone surrogate would fail the query: no group has that name
+            return None
         group = None
         if is_id(value):
             group = SubcloudGroup.objects.filter(pk=int(value)).first()
@@ -302,3 +304,28 @@ class IncidentFilter(StrictSerializer):
     status = serializers.ChoiceField(["open", "closed"], required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+
+
+# GET /v1.0/subclouds sort keys (as the list spells them) -> columns; only columns that are never null,
+# so that (column, id) orders every subcloud and a marker finds its place.
+SORT_KEYS = {
+    "id": "id", "name": "name", "region-name": "region_name", "created-at": "created_at",
+    "availability-status": "availability_status", "management-state": "management_state",
+    "deploy-status": "deploy_status", "group_id": "group_id",
+}
+MAX_PAGE = 10000
+
+
+class SubcloudPage(serializers.Serializer):
+    """Paging and sorting of GET /v1.0/subclouds (OpenStack style); none given: the whole list by id, as dcmanager's."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)
+    marker = serializers.CharField(max_length=255, required=False, trim_whitespace=False,
+                                   help_text="id or name of the last subcloud of the previous page")
+    sort_key = serializers.ChoiceField(list(SORT_KEYS), required=False)
+    sort_dir = serializers.ChoiceField(["asc", "desc"], required=False)
+
+    def validate_marker(self, value):
+        if not storable(value) or (is_id(value) and len(value) > 18):  # an id past bigint would fail the query
+            raise serializers.ValidationError("not a subcloud id or name")
+        return value

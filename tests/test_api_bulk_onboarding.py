@@ -248,3 +248,13 @@ def test_it_imports_a_fleet_file_in_the_same_number_of_queries_whatever_its_leng
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
     assert Subcloud.objects.filter(group__name="imported").count() == 122
+
+
+@pytest.mark.parametrize("group", ["\u0000", "east\u0000"])
+def test_it_refuses_a_group_name_the_database_cannot_hold_as_unknown(client_as, group):
+    for url, body in ((REGISTER, {"subclouds": [{"name": "a", "group_id": group}]}),
+                      ("/v1.0/subclouds", {"name": "a", "group_id": group})):
+        response = client_as("operator").post(url, body, format="json")
+        assert response.status_code == 400, response.content
+        assert response.json()["field"].endswith("group_id")
+    assert not Subcloud.objects.exists()
