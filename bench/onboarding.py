@@ -132,16 +132,11 @@ def main(argv=None):
         ("bulk delete / floor", dele["seconds"] / floor_delete, ""),
         (f"one by one (POST /v1.0/subclouds, {sample}): subclouds/s", single_rate, ""),
         ("bulk register subclouds/s / one by one", n / reg["seconds"] / single_rate, ""),
-        ("load average (1 min) at the end", _load(), "shared machine"),
+        ("load average (1 min) at the end", harness.load_average(), "shared machine"),
     ]
     harness.report("onboarding", rows, {"seconds": {"register": reg["seconds"], "delete": dele["seconds"],
                                                     "floor_register": floor_register, "floor_delete": floor_delete}})
     return 0
-
-
-def _load():
-    with open("/proc/loadavg") as f:
-        return float(f.read().split()[0])
 
 
 if __name__ == "__main__":

@@ -93,11 +93,14 @@ def wire_changes(changes):
 
 
 def endpoint_list(statuses):
-    """[{endpoint_type, sync_status}] in the fixed endpoint order, from {type: status}."""
-    return [
-        {"endpoint_type": e, "sync_status": s}
-        for e, s in sorted(statuses.items(), key=lambda item: _ENDPOINT_ORDER.get(item[0], 99))
-    ]
+    """[{endpoint_type, sync_status}] in the fixed endpoint order, from {type: status}; any other type after them.
+
+    Walks the fixed order rather than sorting each subcloud's dict: a third of the list's time at 50,000.
+    """
+    listed = [{"endpoint_type": e, "sync_status": statuses[e]} for e in ENDPOINT_TYPES if e in statuses]
+    if len(listed) < len(statuses):
+        listed += [{"endpoint_type": e, "sync_status": s} for e, s in statuses.items() if e not in _ENDPOINT_ORDER]
+    return listed
 
 
 def subcloud_json(values, statuses):
