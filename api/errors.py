@@ -35,8 +35,14 @@ def _flatten(detail, prefix=""):
     if isinstance(detail, dict):
         out = {}
         for key, value in detail.items():
-            name = field_label(str(key)) if key != "non_field_errors" else "body"
-            out.update(_flatten(value, f"{prefix}{name}" if not prefix else f"{prefix}.{name}"))
+            if isinstance(key, int):  # a list's item by index (DRF's ListSerializer): subclouds[3]
+                out.update(_flatten(value, f"{prefix}[{key}]"))
+                continue
+            if key == "non_field_errors":  # about the object as a whole: the body, or the nested object itself
+                out.update(_flatten(value, prefix))
+                continue
+            name = field_label(str(key))
+            out.update(_flatten(value, f"{prefix}.{name}" if prefix else name))
         return out
     if isinstance(detail, list) and detail and isinstance(detail[0], (dict, list)):
         out = {}

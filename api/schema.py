@@ -13,6 +13,7 @@ from state.availability import UNKNOWN, WINDOWS
 from state.events import KINDS
 from state.kinds import Source
 from subclouds.choices import Availability, EndpointType, Severity, SyncStatus
+from subclouds.inputs import BULK_ACTIONS
 from subclouds.representation import SUBCLOUD_KEYS
 
 _INTEGER_KEYS = {"id", "group_id", "audit-fail-count"}
@@ -52,6 +53,13 @@ SUBCLOUD_DETAIL = component(
     base=SUBCLOUD,
 )
 SUBCLOUD_LIST = component("SubcloudList", {"subclouds": SUBCLOUD(many=True)})
+LINK = component("Link", {"rel": serializers.ChoiceField(["next"]), "href": serializers.URLField()})
+SUBCLOUD_PAGE = component(
+    "SubcloudPage",
+    {"subclouds_links": LINK(many=True, required=False,
+                             help_text="only with limit or marker: the next page's link, absent on the last page")},
+    base=SUBCLOUD_LIST,
+)
 GROUP_SUBCLOUD_LIST = component("GroupSubcloudList", {"subclouds": GROUP_SUBCLOUD(many=True)})
 GROUP = component(
     "SubcloudGroup",
@@ -70,7 +78,7 @@ GROUP_LIST = component("SubcloudGroupList", {"subcloud_groups": GROUP(many=True)
 BULK_RESULT = component(
     "SubcloudBulkActionResult",
     {
-        "action": serializers.ChoiceField(["manage", "unmanage", "move"]),
+        "action": serializers.ChoiceField(BULK_ACTIONS),
         "results": component(
             "SubcloudActionResult",
             {

@@ -17,6 +17,7 @@ urlpatterns = [
     path("subclouds", views.SubcloudList.as_view(), "subcloud-list"),
     # Not under subclouds/: it would shadow a subcloud named like the action.
     path("subcloud-bulk-actions", views.SubcloudBulkAction.as_view(), "subcloud-bulk-actions"),
+    path("subcloud-bulk-register", views.SubcloudBulkRegister.as_view(), "subcloud-bulk-register"),
     path(f"subclouds/{REF}/detail", views.SubcloudDetailView.as_view(), "subcloud-detail"),
     path(f"subclouds/{REF}/availability", views.SubcloudAvailability.as_view(), "subcloud-availability"),
     path(f"subclouds/{REF}/update_status", state_api.UpdateStatusView.as_view(), "subcloud-update-status"),

@@ -3,6 +3,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,7 +15,18 @@ from state.kinds import Source
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_faults, filter_subclouds_as_of
-from subclouds.inputs import BulkAction, GroupInput, IncidentFilter, RegisterSubcloud, UpdateSubcloud, validated
+from subclouds.inputs import (
+    MAX_PAGE,
+    SORT_KEYS,
+    BulkAction,
+    GroupInput,
+    IncidentFilter,
+    RegisterSubcloud,
+    RegisterSubclouds,
+    SubcloudPage,
+    UpdateSubcloud,
+    validated,
+)
 from subclouds.models import Fault, Subcloud, SubcloudGroup
 from subclouds.representation import (
     alarm_summary_json,
@@ -23,6 +35,7 @@ from subclouds.representation import (
     group_subclouds_json,
     subcloud_detail_json,
     subclouds_json,
+    subclouds_page,
 )
 
 from . import schema
@@ -50,7 +63,7 @@ class SubcloudList(ServiceErrors, APIView):
     @extend_schema(
         summary="List subclouds",
         operation_id="subclouds_list",
-        responses=schema.responses(schema.SUBCLOUD_LIST, 400),
+        responses=schema.responses(schema.SUBCLOUD_PAGE, 400),
         parameters=[
             OpenApiParameter("availability-status", enum=Availability.values),
             OpenApiParameter("management-state", enum=ManagementState.values),
@@ -58,6 +71,10 @@ class SubcloudList(ServiceErrors, APIView):
             OpenApiParameter("group_id", int),
             OpenApiParameter("sync_status", enum=SyncStatus.values),
             OpenApiParameter("name", description="substring of the name"),
+            OpenApiParameter("limit", int, description=f"page size, 1..{MAX_PAGE}: paging on (subclouds_links)"),
+            OpenApiParameter("marker", description="id or name of the last subcloud seen: the page after it"),
+            OpenApiParameter("sort_key", enum=list(SORT_KEYS), description="default id"),
+            OpenApiParameter("sort_dir", enum=["asc", "desc"], description="default asc"),
             OpenApiParameter(
                 "as_of", OpenApiTypes.DATETIME,
                 description="ISO time within the change log's retention: the list as it was then (availability, "
@@ -68,10 +85,30 @@ class SubcloudList(ServiceErrors, APIView):
     )
     def get(self, request):
         queryset, as_of, wanted = filter_subclouds_as_of(request.query_params)
-        if as_of is None:
+        page = validated(SubcloudPage, {k: v for k, v in request.query_params.items() if k in SubcloudPage().fields})
+        if as_of is not None:
+            if page:
+                raise ValidationError({next(iter(page)): ["not available with as_of (the past list is not paged or sorted)"]})
+            rows = asof.subclouds_as_of(queryset, asof.check_time(as_of))
+            return Response({"subclouds": [r for r in rows if all(r[k] == v for k, v in wanted.items())]})
+        if not page:  # exactly dcmanager's list
             return Response({"subclouds": subclouds_json(queryset, sync_status=wanted.get("sync_status"))})
-        rows = asof.subclouds_as_of(queryset, asof.check_time(as_of))
-        return Response({"subclouds": [r for r in rows if all(r[k] == v for k, v in wanted.items())]})
+        return Response(self.page(request, queryset, page))
+
+    @staticmethod
+    def page(request, queryset, page):
+        """A sorted list, paged when limit or marker is given: then subclouds_links has the next page's link."""
+        rows, more = subclouds_page(queryset, SORT_KEYS[page.get("sort_key", "id")], page.get("sort_dir") == "desc",
+                                    page.get("limit"), page.get("marker"))
+        body = {"subclouds": rows}
+        if "limit" in page or "marker" in page:
+            links = []
+            if more:
+                params = request.query_params.copy()
+                params["marker"] = str(rows[-1]["id"])
+                links.append({"rel": "next", "href": request.build_absolute_uri(f"{request.path}?{params.urlencode()}")})
+            body["subclouds_links"] = links
+        return body
 
     @extend_schema(
         summary="Register an existing subcloud",
@@ -118,6 +155,20 @@ class SubcloudBulkAction(ServiceErrors, APIView):
     )
     def post(self, request):
         return Response(operations.bulk_action(validated(BulkAction, request.data), Actor.of_request(request)))
+
+
+class SubcloudBulkRegister(ServiceErrors, APIView):
+    permission_classes = [IsOperator]
+
+    @extend_schema(
+        summary="Register many existing subclouds at once: all validated first, then all registered or none",
+        request=RegisterSubclouds,
+        responses=schema.responses(schema.SUBCLOUD_LIST, 400, 409, 413),
+    )
+    def post(self, request):
+        items = validated(RegisterSubclouds, request.data)["subclouds"]
+        made = operations.register_subclouds(items, Actor.of_request(request), label=lambda i, key: f"subclouds[{i}].{key}")
+        return Response({"subclouds": subclouds_json(Subcloud.objects.filter(pk__in=[s.pk for s in made]))})
 
 
 class SubcloudDetailView(ServiceErrors, APIView):

@@ -2,7 +2,7 @@
 
 import sys
 
-from . import as_of, audit, dead_office, flap, floor, live, scaling, soak
+from . import as_of, audit, dead_office, flap, floor, live, onboarding, scale, scaling, soak
 
 SCENARIOS = {
     "dead-office": dead_office.main,
@@ -13,6 +13,8 @@ SCENARIOS = {
     "audit": audit.main,
     "live": live.main,
     "as-of": as_of.main,
+    "onboarding": onboarding.main,
+    "scale": scale.main,
 }
 
 

@@ -193,3 +193,66 @@ def bar_chart(name, ylabel, bars):
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+# One subcloud's recovery as the machine's floor sees it: lock the subcloud row, update one endpoint
+# row, update the subcloud, commit (issue 13's "per-subcloud transaction").
+PGBENCH_SCRIPT = """\\set sid random(:lo, :hi)
+BEGIN;
+SELECT id FROM subclouds_subcloud WHERE id = :sid FOR NO KEY UPDATE;
+UPDATE subclouds_endpointstatus SET sync_status = 'in-sync' WHERE subcloud_id = :sid AND endpoint_type = 'platform';
+UPDATE subclouds_subcloud SET availability_status = 'online' WHERE id = :sid;
+END;
+"""
+
+
+def pgbench_bin():
+    """The pgbench shipped with the embedded PostgreSQL (pip package pgserver), else one on PATH."""
+    import shutil
+
+    try:
+        import pgserver
+
+        candidate = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which("pgbench")
+    if not found:
+        raise RuntimeError("no pgbench: neither pgserver's nor one on PATH")
+    return found
+
+
+def pgbench_tps(clients=2, seconds=10):
+    """Transactions/s of PGBENCH_SCRIPT with `clients` clients on the bench database (its subclouds must exist)."""
+    import re
+    import tempfile
+
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT min(id), max(id) FROM subclouds_subcloud")
+        lo, hi = cur.fetchone()
+    if lo is None:
+        raise RuntimeError("pgbench needs subclouds in the bench database")
+    db = settings.DATABASES["default"]
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(PGBENCH_SCRIPT)
+        script.flush()
+        argv = [pgbench_bin(), "-n", "-M", "prepared", "-c", str(clients), "-j", str(clients), "-T", str(seconds),
+                "-D", f"lo={lo}", "-D", f"hi={hi}", "-f", script.name, "-U", db["USER"] or "postgres", db["NAME"]]
+        if db["HOST"]:
+            argv += ["-h", db["HOST"]]
+        if db["PORT"]:
+            argv += ["-p", str(db["PORT"])]
+        env = dict(os.environ, PGPASSWORD=db["PASSWORD"] or "")
+        out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
+    return float(re.search(r"tps = ([\d.]+)", out).group(1))
+
+
+def load_average():
+    """The 1-minute load average: the machine is shared, so every report says how busy it was."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])

@@ -13,6 +13,7 @@ Content-Length, which Django needs to read any body at all. No `Server` banner i
 by default.
 """
 
+import gc
 import json
 import logging
 
@@ -43,11 +44,13 @@ class BoundedRequest(WebRequest):
         # Twisted would parse form bodies into request.args, which daphne never reads.
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
         self.body_bytes = 0
-        self.refused = self.chunked = False
+        # Not `chunked`: Twisted's Request uses that name for the *response's* framing, and setting it
+        # chunk-framed every answer to a request without Content-Length under its own Content-Length header.
+        self.refused = self.body_chunked = False
 
     def gotLength(self, length):
         """Twisted's hook once the headers are in; `length` is None for a chunked body."""
-        self.chunked = length is None
+        self.body_chunked = length is None
         if length is not None and length > self.max_body_bytes:
             self.refuse()
         else:
@@ -65,7 +68,7 @@ class BoundedRequest(WebRequest):
     def requestReceived(self, command, path, version):
         if self.refused:
             return
-        if self.chunked:
+        if self.body_chunked:
             # Django reads CONTENT_LENGTH bytes of the body and no more: without it a chunked body would read as empty.
             self.requestHeaders.setRawHeaders(b"content-length", [b"%d" % self.body_bytes])
         super().requestReceived(command, path, version)
@@ -121,6 +124,9 @@ class BoundedCommandLineInterface(CommandLineInterface):
         body = json.dumps(too_large_body(limit)).encode()
         BoundedRequest.refusal = (b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
                                   b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        # What is loaded now lives as long as the process: out of the collector's way, the full
+        # collections that building a 50,000-subcloud list triggers scan only the new objects.
+        gc.freeze()
         return application
 
 

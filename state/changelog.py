@@ -61,14 +61,18 @@ def append(cur, rows):
     return revisions
 
 
-def _log_one(subcloud_id, name, reason, changes, previous=None, actor=SYSTEM):
-    row = {
+def lifecycle_row(subcloud_id, name, reason, changes, now, actor=SYSTEM, previous=None):
+    """The log row of an operator change that is no store.Diff (registration, field edits), for append."""
+    return {
         "subcloud_id": subcloud_id, "subcloud_name": name, "changes": changes, "previous": previous or {},
-        "faults_raised": [], "faults_cleared": [], "sequence": None, "reason": reason, "created_at": timezone.now(),
+        "faults_raised": [], "faults_cleared": [], "sequence": None, "reason": reason, "created_at": now,
         **actor.columns(),
     }
+
+
+def _log_one(subcloud_id, name, reason, changes, previous=None, actor=SYSTEM):
     with connection.cursor() as cur:
-        return append(cur, [row])[0]
+        return append(cur, [lifecycle_row(subcloud_id, name, reason, changes, timezone.now(), actor, previous)])[0]
 
 
 def save_fields(subcloud_id, name, fields, actor=SYSTEM):
@@ -87,8 +91,3 @@ def save_fields(subcloud_id, name, fields, actor=SYSTEM):
         subcloud.updated_at = timezone.now()
         subcloud.save(update_fields=[*changed, "updated_at"])
         _log_one(subcloud_id, name, "edit", changed, previous, actor)
-
-
-def log_lifecycle(subcloud_id, name, reason, changes, actor=SYSTEM):
-    """Registration and deletion, for the change log (websocket and history)."""
-    return _log_one(subcloud_id, name, reason, changes, actor=actor)

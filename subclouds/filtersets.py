@@ -2,10 +2,11 @@
 
 import django_filters
 from django import forms
+from django.db.models import Exists, OuterRef
 from rest_framework import serializers
 
 from .choices import Availability, DeployStatus, ManagementState, SyncStatus
-from .models import Fault, Subcloud
+from .models import EndpointStatus, Fault, Subcloud
 
 
 class IntegerFilter(django_filters.NumberFilter):
@@ -39,7 +40,15 @@ class SubcloudFilter(django_filters.FilterSet):
         fields = []
 
     def by_sync_status(self, queryset, name, value):
-        return queryset  # computed from endpoints after the query (representation.subclouds_json)
+        """choices.overall_sync_status in SQL, so that a page (limit) counts only matching subclouds."""
+        endpoints = EndpointStatus.objects.filter(subcloud=OuterRef("pk"))
+        known = Exists(endpoints.exclude(sync_status=SyncStatus.UNKNOWN))
+        not_in_sync = Exists(endpoints.exclude(sync_status=SyncStatus.IN_SYNC))
+        if value == SyncStatus.UNKNOWN:
+            return queryset.filter(~known)
+        if value == SyncStatus.IN_SYNC:
+            return queryset.filter(Exists(endpoints), ~not_in_sync)
+        return queryset.filter(known, not_in_sync)
 
     def at_time(self, queryset, name, value):
         return queryset  # the values are reconstructed after the query (state/asof.py)

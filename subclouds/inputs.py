@@ -80,13 +80,23 @@ class GroupRefField(serializers.Field):
 
     def to_internal_value(self, value):
         value = str(value).strip()
+        # Looked up once per serializer (its context): a bulk registration of 5,000 in one group costs one lookup.
+        cache = self.context.setdefault("groups", {})
+        if value not in cache:
+            cache[value] = self._lookup(value)
+        if cache[value] is None:
+            raise serializers.ValidationError(f"unknown subcloud group {value!r}")
+        return cache[value]
+
+    @staticmethod
+    def _lookup(value):
+        if not storable(value):  # a NUL or lone surrogate would fail the query: no group has that name
+            return None
         group = None
         if is_id(value):
             group = SubcloudGroup.objects.filter(pk=int(value)).first()
         if group is None:
             group = SubcloudGroup.objects.filter(name=value).first()
-        if group is None:
-            raise serializers.ValidationError(f"unknown subcloud group {value!r}")
         return group
 
     def to_representation(self, value):
@@ -167,7 +177,7 @@ class RegisterSubcloud(StrictSerializer):
 
     def to_internal_value(self, data):
         """Fields given in the request win over the bootstrap values file; `release` is the software version."""
-        data = dict(data)
+        data = normalise(data)  # an item of a bulk registration arrives as sent
         if "bootstrap_values" in data:
             data = {**_bootstrap_values(data.pop("bootstrap_values")), **data}
         if "release" in data:
@@ -187,6 +197,33 @@ class RegisterSubcloud(StrictSerializer):
     validate_management_gateway_ip = validate_systemcontroller_gateway_ip = staticmethod(lambda v: v and _ip(v))
 
 
+class RegisterSubclouds(StrictSerializer):
+    """A bulk registration: `subclouds`, a list of what POST /v1.0/subclouds takes, checked all before any is registered."""
+
+    subclouds = RegisterSubcloud(many=True, allow_empty=False)
+
+    def to_internal_value(self, data):
+        items = data.get("subclouds")
+        if isinstance(items, list) and len(items) > BULK_MAX_SUBCLOUDS:  # before validating 10,001 items
+            raise serializers.ValidationError({"subclouds": [f"at most {BULK_MAX_SUBCLOUDS} subclouds at once"]})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        """Names and region names are one namespace within the list too: the first repeat is named."""
+        seen = {}
+        for i, item in enumerate(attrs["subclouds"]):
+            for key in ("name", "region_name"):
+                value = item.get(key)
+                if value is None:
+                    continue
+                if seen.get(value, i) != i:
+                    errors = [{} for _ in attrs["subclouds"][: i + 1]]
+                    errors[i] = {key: [f"{value!r} is already the name or region name of subclouds[{seen[value]}]"]}
+                    raise serializers.ValidationError({"subclouds": errors})
+                seen[value] = i
+        return attrs
+
+
 class UpdateSubcloud(StrictSerializer):
     management_state = serializers.ChoiceField(ManagementState.choices, required=False)
     force = serializers.BooleanField(required=False)
@@ -202,7 +239,7 @@ class UpdateSubcloud(StrictSerializer):
         return attrs
 
 
-BULK_ACTIONS = ("manage", "unmanage", "move")
+BULK_ACTIONS = ("manage", "unmanage", "move", "delete")
 # Twice the fleet size the product is built for. Checked in validate(), not as the schema's maxItems: a list
 # just over it, of the longest names, can be over the 2.5 MB body limit (413) before it could get its 400.
 BULK_MAX_SUBCLOUDS = 10000
@@ -267,3 +304,28 @@ class IncidentFilter(StrictSerializer):
     status = serializers.ChoiceField(["open", "closed"], required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
+
+
+# GET /v1.0/subclouds sort keys (as the list spells them) -> columns; only columns that are never null,
+# so that (column, id) orders every subcloud and a marker finds its place.
+SORT_KEYS = {
+    "id": "id", "name": "name", "region-name": "region_name", "created-at": "created_at",
+    "availability-status": "availability_status", "management-state": "management_state",
+    "deploy-status": "deploy_status", "group_id": "group_id",
+}
+MAX_PAGE = 10000
+
+
+class SubcloudPage(serializers.Serializer):
+    """Paging and sorting of GET /v1.0/subclouds (OpenStack style); none given: the whole list by id, as dcmanager's."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, required=False)
+    marker = serializers.CharField(max_length=255, required=False, trim_whitespace=False,
+                                   help_text="id or name of the last subcloud of the previous page")
+    sort_key = serializers.ChoiceField(list(SORT_KEYS), required=False)
+    sort_dir = serializers.ChoiceField(["asc", "desc"], required=False)
+
+    def validate_marker(self, value):
+        if not storable(value) or (is_id(value) and len(value) > 18):  # an id past bigint would fail the query
+            raise serializers.ValidationError("not a subcloud id or name")
+        return value

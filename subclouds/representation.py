@@ -7,9 +7,10 @@ any size costs two queries (subclouds, then their endpoints).
 import uuid
 from datetime import UTC
 
-from django.db.models import CharField, Count, Func, Q
+from django.db.models import CharField, Count, Func, Q, Subquery
 
 from .choices import ENDPOINT_TYPES, overall_sync_status
+from .errors import Refused
 from .models import EndpointStatus, Subcloud
 
 # dcmanager key -> model field, in dcmanager's order.
@@ -92,11 +93,14 @@ def wire_changes(changes):
 
 
 def endpoint_list(statuses):
-    """[{endpoint_type, sync_status}] in the fixed endpoint order, from {type: status}."""
-    return [
-        {"endpoint_type": e, "sync_status": s}
-        for e, s in sorted(statuses.items(), key=lambda item: _ENDPOINT_ORDER.get(item[0], 99))
-    ]
+    """[{endpoint_type, sync_status}] in the fixed endpoint order, from {type: status}; any other type after them.
+
+    Walks the fixed order rather than sorting each subcloud's dict: a third of the list's time at 50,000.
+    """
+    listed = [{"endpoint_type": e, "sync_status": statuses[e]} for e in ENDPOINT_TYPES if e in statuses]
+    if len(listed) < len(statuses):
+        listed += [{"endpoint_type": e, "sync_status": s} for e, s in statuses.items() if e not in _ENDPOINT_ORDER]
+    return listed
 
 
 def subcloud_json(values, statuses):
@@ -107,15 +111,21 @@ def subcloud_json(values, statuses):
     return data
 
 
-def subclouds_json(queryset, sync_status=None):
-    """Every subcloud of queryset as JSON, in two queries; optionally only one overall sync status."""
-    rows = list(queryset.order_by("id").values(*_PLAIN_FIELDS, **_FORMATTED_TIMES))
+def subclouds_json(queryset, sync_status=None, order=("id",), limit=None):
+    """Every subcloud of queryset as JSON, in two queries; optionally only one overall sync status.
+
+    order / limit: the first `limit` subclouds in that order (a page, subclouds_page).
+    """
+    ordered = queryset.order_by(*order)
+    if limit is not None:
+        ordered = ordered[:limit]
+    rows = list(ordered.values(*_PLAIN_FIELDS, **_FORMATTED_TIMES))
     statuses = {row["id"]: {} for row in rows}
     if rows:
         # The same filter as a subquery: no 5,000-placeholder IN list to build and parse.
-        endpoints = EndpointStatus.objects.filter(subcloud__in=queryset.values("id")).values_list(
-            "subcloud_id", "endpoint_type", "sync_status"
-        )
+        endpoints = EndpointStatus.objects.filter(
+            subcloud__in=(ordered if limit is not None else queryset).values("id")
+        ).values_list("subcloud_id", "endpoint_type", "sync_status")
         for sid, endpoint_type, status in endpoints:
             if sid in statuses:  # registered between the two queries: not in this listing
                 statuses[sid][endpoint_type] = status
@@ -123,6 +133,33 @@ def subclouds_json(queryset, sync_status=None):
     if sync_status:
         result = [s for s in result if s["sync_status"] == sync_status]
     return result
+
+
+def subclouds_page(queryset, sort_field="id", descending=False, limit=None, marker=None):
+    """(subclouds_json rows, whether more follow): sorted by (sort_field, id), after `marker`, at most `limit`.
+
+    Keyset paging: the marker (an id or a name) is found by a subquery, so a page costs the
+    list's two queries at any depth (a third only to refuse a marker that names no subcloud:
+    Refused, 400). sort_field must never be null (inputs.SORT_KEYS).
+    """
+    order = (f"-{sort_field}", "-id") if descending else (sort_field, "id")
+    if marker is not None:
+        found = Subcloud.objects.filter(pk=int(marker)) if marker.isascii() and marker.isdigit() else \
+            Subcloud.objects.filter(name=marker)
+        after = "lt" if descending else "gt"
+        marker_id = Subquery(found.values("id")[:1])
+        if sort_field == "id":
+            queryset = queryset.filter(**{f"id__{after}": marker_id})
+        else:
+            value = Subquery(found.values(sort_field)[:1])
+            queryset = queryset.filter(Q(**{f"{sort_field}__{after}": value})
+                                       | Q(**{sort_field: value, f"id__{after}": marker_id}))
+    rows = subclouds_json(queryset, order=order, limit=None if limit is None else limit + 1)
+    if marker is not None and not rows and not found.exists():
+        raise Refused.at("marker", f"no subcloud {marker!r} (the id or name of the last subcloud of the previous page)")
+    if limit is not None and len(rows) > limit:
+        return rows[:limit], True
+    return rows, False
 
 
 def group_subclouds_json(group):

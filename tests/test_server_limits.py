@@ -172,6 +172,27 @@ def test_it_takes_a_chunked_body_under_the_limit(server, subcloud_factory):
     assert StateUpdate.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "framing",
+    [b"", b"Transfer-Encoding: chunked\r\n"],  # no length at all (an empty body), or a chunked one
+)
+def test_it_answers_a_request_without_content_length_with_an_unframed_body(server, framing):
+    """The answer's body is exactly its Content-Length of JSON, not chunk-framed (schemathesis sent such a POST)."""
+    head = (b"POST /v1.0/subcloud-bulk-actions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"X-Auth-Token: " + token("operator").encode() + b"\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n" + framing + b"\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + (b"0\r\n\r\n" if framing else b""))
+        response = b""
+        while data := sock.recv(65536):
+            response += data
+    head, _, body = response.partition(b"\r\n\r\n")
+    headers = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:])
+    assert head.startswith(b"HTTP/1.1 400")
+    assert int(headers["Content-Length"]) == len(body)
+    assert json.loads(body)["field"] == "action"
+
+
 def test_it_refuses_an_oversized_api_body_with_a_token_and_keeps_serving(server, subcloud_factory):
     """An honest Content-Length over the limit: refused on the headers, with the API's JSON, and nothing accepted."""
     subcloud_factory("sc1")

@@ -1,4 +1,4 @@
-"""`manage.py subcloud list|show|add|manage|unmanage|delete`: /v1.0/subclouds for people on the controller.
+"""`manage.py subcloud list|show|add|add-many|manage|unmanage|delete|delete-many`: /v1.0/subclouds for people on the controller.
 
 No token needed: whoever can run manage.py is trusted. Everything goes through
 the API's own code: filters (filtersets.py), validation (inputs.py), rules
@@ -6,14 +6,17 @@ the API's own code: filters (filtersets.py), validation (inputs.py), rules
 and `--json` prints the API's body.
 """
 
-from django.core.management.base import BaseCommand
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
 
 from state import operations
 from state.actors import Actor
 from subclouds import services
 from subclouds.choices import Availability, DeployStatus, ManagementState, SyncStatus
 from subclouds.filtersets import filter_subclouds
-from subclouds.inputs import RegisterSubcloud, UpdateSubcloud, validated
+from subclouds.inputs import BulkAction, RegisterSubcloud, RegisterSubclouds, UpdateSubcloud, validated
 from subclouds.models import Subcloud, SubcloudGroup
 from subclouds.representation import subcloud_detail_json, subclouds_json
 
@@ -87,6 +90,10 @@ class Command(BaseCommand):
         p.add_argument("--systemcontroller-gateway-ip")
         add_json_option(p)
 
+        p = actions.add_parser("add-many", help="register many subclouds at once, all or none (the bulk API)")
+        p.add_argument("file", help='JSON: the body of POST /v1.0/subcloud-bulk-register ({"subclouds": [...]}) or its list')
+        add_json_option(p)
+
         p = actions.add_parser("manage", help="manage a subcloud (it must be online and complete unless --force)")
         p.add_argument("ref", help="id, name or region name")
         p.add_argument("--force", action="store_true", help="skip the online / deploy-status checks")
@@ -100,9 +107,13 @@ class Command(BaseCommand):
         p.add_argument("ref", help="id, name or region name")
         add_json_option(p)
 
+        p = actions.add_parser("delete-many", help="delete many unmanaged subclouds at once (a result for each)")
+        p.add_argument("refs", nargs="+", metavar="REF", help="id, name or region name")
+        add_json_option(p)
+
     def handle(self, *args, action, **options):
         with refusals():
-            getattr(self, f"do_{action}")(options)
+            getattr(self, f"do_{action.replace('-', '_')}")(options)
 
     def do_list(self, options):
         params = {
@@ -157,3 +168,22 @@ class Command(BaseCommand):
         subcloud = services.get_subcloud(options["ref"])
         operations.delete_subcloud(subcloud.pk, Actor.command())
         write(self, options, {}, lambda: f"Subcloud {subcloud.name} (id {subcloud.pk}) deleted")
+
+    def do_add_many(self, options):
+        try:
+            body = json.loads(Path(options["file"]).read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, ValueError) as err:
+            raise CommandError(f"cannot read {options['file']} as JSON: {err}; nothing changed") from None
+        items = validated(RegisterSubclouds, {"subclouds": body} if isinstance(body, list) else body)["subclouds"]
+        made = operations.register_subclouds(items, Actor.command(), label=lambda i, key: f"subclouds[{i}].{key}")
+        data = {"subclouds": subclouds_json(Subcloud.objects.filter(pk__in=[s.pk for s in made]))}
+        write(self, options, data, lambda: f"Registered {len(made)} subcloud(s)")
+
+    def do_delete_many(self, options):
+        result = operations.bulk_action(validated(BulkAction, {"action": "delete", "subclouds": options["refs"]}),
+                                        Actor.command())
+        columns = [("subcloud", lambda r: r["subcloud"]), ("status", lambda r: r["status"]),
+                   ("error", lambda r: r["error_message"])]
+        write(self, options, result, lambda: table(result["results"], columns))
+        if result["refused"]:
+            raise CommandError(f"{result['refused']} of {len(result['results'])} refused; the others deleted")
