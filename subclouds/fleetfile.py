@@ -157,8 +157,10 @@ def _messages(errors, prefix=""):
     return [f"{prefix}{m}" for m in errors]
 
 
-def plan(table):
-    """What importing `table` would do, checking every row first: the import registers only from a plan without problems."""
+def plan(table, progress=iter):
+    """What importing `table` would do, checking every row first: the import registers only from a plan without problems.
+
+    `progress` wraps the rows (the command's progress bar: checking is the part that grows with the file)."""
     result = Plan()
     groups = {g.name: g for g in SubcloudGroup.objects.all()}
     group_ids = {str(g.pk): g for g in groups.values()}
@@ -166,7 +168,7 @@ def plan(table):
     taken = {s.region_name: s.name for s in existing.values()}  # names and region names are one namespace
     taken.update({name: name for name in existing})
     seen = {}
-    for i, row in enumerate(table, 1):
+    for i, row in enumerate(progress(table), 1):
         name = row.get("name")
         where = f"row {i}" + (f" ({name})" if name else "")
         if not name:

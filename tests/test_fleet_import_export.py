@@ -63,6 +63,7 @@ def test_it_round_trips_the_fleet_through_an_empty_database_and_a_second_import_
     logged = StateChange.objects.filter(changes__registered=True).count()
     out, err = import_(path)
     assert "Registered 3 subcloud(s) and 2 group(s); 0 already here." in out
+    assert "checking" in err and "100%" in err  # the progress bar
     assert kept(export(fmt), fmt) == before
     assert StateChange.objects.filter(changes__registered=True).count() == logged + 3  # by register_subcloud
 

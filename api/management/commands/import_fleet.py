@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from tqdm import tqdm
 
 from state import operations
 from subclouds import fleetfile, services
@@ -32,8 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("file")
         parser.add_argument("--format", choices=fleetfile.FORMATS, help="default: from the file name, else json")
         parser.add_argument("--dry-run", action="store_true", help="check and report only; change nothing")
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    def handle(self, *args, file, format, dry_run, **options):
+    def handle(self, *args, file, format, dry_run, no_progress, **options):
         path = Path(file)
         fmt = format or ("csv" if path.suffix.lower() == ".csv" else "json")
         try:
@@ -44,7 +46,9 @@ class Command(BaseCommand):
         if len(raw) > MAX_FILE_BYTES:
             raise CommandError(f"{file}: larger than {MAX_FILE_BYTES} bytes; nothing changed")
         try:
-            plan = fleetfile.plan(fleetfile.loads(raw.decode("utf-8-sig"), fmt))
+            rows = fleetfile.loads(raw.decode("utf-8-sig"), fmt)
+            plan = fleetfile.plan(rows, lambda rows: tqdm(rows, desc="checking", unit=" rows", file=self.stderr,
+                                                          disable=no_progress, mininterval=0.2))
         except UnicodeDecodeError:
             raise CommandError(f"{file}: not UTF-8 text; nothing changed") from None
         except fleetfile.BadFile as err:
