@@ -28,7 +28,7 @@ def expiry_after(text):
 def find(ref):
     """The token with id `ref` (digits) or prefix `ref` (dcp_…); LookupError with a message otherwise."""
     ref = ref.strip()
-    if ref.isdigit():
+    if ref.isascii() and ref.isdigit():  # not "³": str.isdigit takes digits int() refuses
         rows = list(ApiToken.objects.filter(pk=int(ref)))
     elif ref.startswith(TOKEN_PREFIX) and len(ref) > len(TOKEN_PREFIX):
         # A whole token works too: only its first 10 characters are stored.

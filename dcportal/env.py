@@ -77,7 +77,8 @@ def env_host_ports(name):
     for item in env_list(name):
         host, sep, port = item.rpartition(":")
         host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/@[] "):
+        port_ok = port.isascii() and port.isdigit() and 0 < int(port) < 65536  # not "³": int() refuses it
+        if not sep or not host or not port_ok or any(c in host for c in "/@[] "):
             raise _bad(name, os.environ.get(name), "comma-separated host:port items")
         pairs.append((host, int(port)))
     return pairs

@@ -170,10 +170,11 @@ if env_str("DCPORTAL_REDIS_SENTINELS") or env_str("DCPORTAL_REDIS_SENTINEL_MASTE
     if not (env_host_ports("DCPORTAL_REDIS_SENTINELS") and env_str("DCPORTAL_REDIS_SENTINEL_MASTER")):
         raise ImproperlyConfigured("DCPORTAL_REDIS_SENTINELS and DCPORTAL_REDIS_SENTINEL_MASTER go together: set both or neither")
     _redis = urlsplit(REDIS_URL)
+    _redis_db = _redis.path.strip("/")
     REDIS_SENTINEL = {
         "sentinels": env_host_ports("DCPORTAL_REDIS_SENTINELS"),
         "master_name": env_str("DCPORTAL_REDIS_SENTINEL_MASTER"),
-        "db": int(_redis.path.strip("/")) if _redis.path.strip("/").isdigit() else 0,
+        "db": int(_redis_db) if _redis_db.isascii() and _redis_db.isdigit() else 0,
         "password": unquote(_redis.password) if _redis.password else None,
     }
 CHANNEL_PREFIX = env_str("DCPORTAL_CHANNEL_PREFIX", default="asgi")

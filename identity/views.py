@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.authentication import token_from_headers, user_for_own_token
 from accounts.roles import SERVICE, SUPERUSER, role_of
+from subclouds.inputs import is_id
 
 from . import tokens
 
@@ -87,7 +88,7 @@ def _password_user(request, password):
     if not isinstance(secret, str):
         raise KeystoneError(400, "Invalid input for field 'identity.password.user.password'.")
     if "id" in user:
-        row = get_user_model().objects.filter(pk=int(user["id"])).first() if str(user["id"]).isdigit() else None
+        row = get_user_model().objects.filter(pk=int(user["id"])).first() if is_id(str(user["id"])) else None
         username = row.get_username() if row else None
     else:
         username = user.get("name")

@@ -9,7 +9,9 @@ from datetime import UTC
 from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
-from subclouds.errors import Refused
+from subclouds import services
+from subclouds.errors import NotFound, Refused
+from subclouds.inputs import is_id
 from subclouds.representation import format_time, wire_changes
 
 from .kinds import Source
@@ -47,15 +49,13 @@ def _positive(params, key, default, maximum=None):
     value = params.get(key)
     if value in (None, ""):
         return default
-    if not str(value).isdigit() or int(value) < 1 or (maximum and int(value) > maximum):
+    if not is_id(str(value)) or int(value) < 1 or (maximum and int(value) > maximum):
         raise Refused.at(key, "must be a positive integer" + (f" up to {maximum}" if maximum else ""))
     return int(value)
 
 
 def parse(params):
     """Validated filters from query parameters (a dict-like); a bad one is Refused at its name."""
-    from subclouds.models import SubcloudGroup
-
     unknown = sorted(set(params) - {*FILTERS, "before", "limit"})
     if unknown:
         raise Refused.at(unknown[0], f"unknown filter; use {', '.join((*FILTERS, 'before', 'limit'))}")
@@ -72,10 +72,10 @@ def parse(params):
         filters["kind"] = kind
     group = params.get("group", "").strip()
     if group:
-        found = SubcloudGroup.objects.filter(Q(name=group) | Q(pk=int(group)) if group.isdigit() else Q(name=group)).first()
-        if found is None:
-            raise Refused.at("group", f"no group {group!r}")
-        filters["group"] = found.pk
+        try:
+            filters["group"] = services.get_group(group).pk  # by id or name, as every group reference
+        except NotFound:
+            raise Refused.at("group", f"no group {group!r}") from None
     for key in ("since", "until"):
         if (when := _time(params, key)) is not None:
             filters[key] = when

@@ -34,7 +34,7 @@ def find_subclouds(refs):
     The bulk actions' lookup: a ref matches as get_subcloud() would match it (id first, then name, then region).
     """
     refs = [str(r) for r in refs if storable(str(r))]
-    by_id = {str(s.pk): s for s in Subcloud.objects.filter(pk__in=[int(r) for r in refs if r.isdigit() and len(r) < 19])}
+    by_id = {str(s.pk): s for s in Subcloud.objects.filter(pk__in=[int(r) for r in refs if is_id(r) and len(r) < 19])}
     by_name = {s.name: s for s in Subcloud.objects.filter(name__in=refs)}
     by_region = {s.region_name: s for s in Subcloud.objects.filter(region_name__in=refs)}
     found = {}

@@ -148,6 +148,7 @@ def test_it_filters_and_pages_events(client_as, subcloud_factory):
 @pytest.mark.parametrize("query, field", [
     ({"source": "nobody"}, "source"), ({"kind": "weather"}, "kind"), ({"since": "yesterday"}, "since"),
     ({"limit": "0"}, "limit"), ({"limit": "9999"}, "limit"), ({"before": "x"}, "before"), ({"group": "nope"}, "group"),
+    ({"limit": "³"}, "limit"), ({"before": "²"}, "before"), ({"group": "³"}, "group"),  # digits int() refuses
     ({"colour": "red"}, "colour"), ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
 ])
 def test_it_refuses_a_bad_event_filter_naming_the_field(client_as, subcloud_factory, query, field):

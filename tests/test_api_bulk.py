@@ -49,15 +49,15 @@ def test_it_lets_only_operators_act_and_changes_nothing_for_the_others(client_as
 
 
 def test_it_manages_a_selection_and_names_each_refusal_with_its_reason(client_as, fleet):
-    response = client_as("operator").post(URL, {"action": "manage", "subclouds": ["sc1", "sc4", "nope", "sc2", "sc1"]},
+    response = client_as("operator").post(URL, {"action": "manage", "subclouds": ["sc1", "sc4", "nope", "sc2", "sc1", "³"]},
                                           format="json")
     assert response.status_code == 200
     body = response.json()
     assert [(r["subcloud"], r["status"]) for r in body["results"]] == [
-        ("sc1", "done"), ("sc4", "refused"), ("nope", "refused"), ("sc2", "done")]
+        ("sc1", "done"), ("sc4", "refused"), ("nope", "refused"), ("sc2", "done"), ("³", "refused")]
     assert body["results"][1]["error_message"] == "Subcloud sc4 can be managed only when it is online"
     assert body["results"][2]["error_message"] == "Subcloud nope not found"
-    assert (body["done"], body["refused"]) == (2, 2)
+    assert (body["done"], body["refused"]) == (2, 3)
     assert states() == {"sc1": "managed", "sc2": "managed", "sc3": "unmanaged", "sc4": "unmanaged"}
     # Each change is logged as a PATCH's would be.
     assert StateChange.objects.filter(subcloud__name__in=["sc1", "sc2"], changes__management_state="managed").count() == 2

@@ -89,7 +89,7 @@ def test_it_scopes_to_a_configured_project_by_name_or_id(project):
 
 
 @pytest.mark.parametrize("case", ["wrong-password", "unknown-user", "other-domain", "unknown-project",
-                                  "project-in-other-domain", "inactive-user", "no-role"])
+                                  "project-in-other-domain", "inactive-user", "no-role", "user-id-not-ascii-digits"])
 def test_it_refuses_bad_credentials_and_scopes_with_keystones_401(case):
     user = make_user("outsider" if case == "no-role" else "operator")
     kwargs = {
@@ -101,7 +101,10 @@ def test_it_refuses_bad_credentials_and_scopes_with_keystones_401(case):
     if case == "inactive-user":
         user.is_active = False
         user.save()
-    r = post(password_auth("ghost" if case == "unknown-user" else user.username, **kwargs))
+    body = password_auth("ghost" if case == "unknown-user" else user.username, **kwargs)
+    if case == "user-id-not-ascii-digits":  # "³" is a digit to str.isdigit, not to int()
+        body["auth"]["identity"]["password"]["user"] = {"id": "³", "password": PASSWORD}
+    r = post(body)
     assert r.status_code == 401
     assert r.json() == UNAUTHORIZED
     assert "X-Subject-Token" not in r
