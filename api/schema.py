@@ -12,7 +12,7 @@ from rest_framework import serializers
 from state.availability import UNKNOWN, WINDOWS
 from state.events import KINDS
 from state.kinds import Source
-from subclouds.choices import Availability, EndpointType, Severity, SyncStatus
+from subclouds.choices import Availability, EndpointType, IncidentStatus, Severity, SyncStatus
 from subclouds.inputs import BULK_ACTIONS
 from subclouds.representation import SUBCLOUD_KEYS
 
@@ -140,7 +140,7 @@ INCIDENT_LIST = inline_serializer(
                 "Incident",
                 {
                     "id": serializers.IntegerField(help_text="the change-log revision of its first subcloud going down"),
-                    "status": serializers.ChoiceField(["open", "closed"]),
+                    "status": serializers.ChoiceField(IncidentStatus.choices),
                     "scope": serializers.ChoiceField(["groups", "fleet"]),
                     "groups": _GROUP_REF(many=True),
                     "started_at": serializers.DateTimeField(),

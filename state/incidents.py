@@ -29,7 +29,7 @@ from itertools import islice
 from django.conf import settings
 from django.db import connection, transaction
 
-from subclouds.choices import Availability
+from subclouds.choices import Availability, IncidentStatus
 from subclouds.models import Subcloud, SubcloudGroup
 
 from .changelog import sort_in_memory
@@ -37,8 +37,7 @@ from .models import StateChange
 
 FLEET = "fleet"
 GROUPS = "groups"
-OPEN = "open"
-CLOSED = "closed"
+OPEN, CLOSED = IncidentStatus.OPEN.value, IncidentStatus.CLOSED.value
 
 
 @dataclass

@@ -58,3 +58,10 @@ class Severity(models.TextChoices):
     MAJOR = "major"
     MINOR = "minor"
     WARNING = "warning"
+
+
+class IncidentStatus(models.TextChoices):
+    """An incident (state/incidents.py) is open until its last affected subcloud is back online."""
+
+    OPEN = "open"
+    CLOSED = "closed"

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from . import names
-from .choices import ManagementState, UpdateApplyType
+from .choices import IncidentStatus, ManagementState, UpdateApplyType
 from .models import SubcloudGroup
 
 
@@ -301,7 +301,7 @@ def field_label(name):
 class IncidentFilter(StrictSerializer):
     """Query parameters of GET /v1.0/incidents."""
 
-    status = serializers.ChoiceField(["open", "closed"], required=False)
+    status = serializers.ChoiceField(IncidentStatus.choices, required=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
 
