@@ -9,7 +9,9 @@ gives the default.
 import os
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = {"1", "true", "yes", "on"}
@@ -116,3 +118,85 @@ def process_name(argv=None):
     else:
         name = f"dcportal-{prog}"
     return name[:63]
+
+
+POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
+# libpq's values (PostgreSQL 14+); read-write makes a multi-host DSN find the primary (docs/ha.md).
+SESSION_ATTRS = {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}
+DATABASE_URL_FORM = ("postgres://USER:PASSWORD@HOST:PORT[,HOST:PORT...]/DATABASE[?target_session_attrs=read-write] "
+                     "or postgres://USER@/DATABASE?host=H1,H2&port=P1,P2")
+
+
+def _masked(url):
+    """The URL with its password replaced, fit for an error message or a log."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hosts = rest.partition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    return f"{scheme}{sep}{rest}"
+
+
+def _port_ok(port):
+    return port.isascii() and port.isdigit() and 0 < int(port) < 65536
+
+
+def env_database_url(name, default):
+    """DATABASES["default"] from a libpq URL, one host or several (a primary and its standbys, docs/ha.md).
+
+    django-environ reads `h1:5001,h2/db` as port 5001 for both hosts and a bad port as a bare ValueError;
+    here every host item is checked (all with a port or none), the port list matches the host list, and
+    target_session_attrs is one of libpq's values. A bad URL stops the process naming the variable
+    (its password masked).
+    """
+    raw = _raw(name) or default
+    parts = urlsplit(raw)
+
+    def bad(why):
+        return ImproperlyConfigured(f"{name}={_masked(raw)!r}: {why}; expected {DATABASE_URL_FORM}")
+
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise bad(f"scheme {parts.scheme!r} is not PostgreSQL's")
+    try:
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)).items()}
+    except ValueError:
+        raise bad("a malformed query string") from None
+    netloc = parts.netloc.rpartition("@")[2]
+    if netloc:
+        if "host" in query or "port" in query:
+            raise bad("hosts both before the path and in ?host= / ?port=")
+        hosts, ports = [], []
+        for item in netloc.split(","):
+            if item.startswith("["):  # [v6]:port
+                host, _, port = item[1:].partition("]")
+                port = port.removeprefix(":") if port.startswith(":") or not port else None
+            else:
+                host, colon, port = item.partition(":")
+                port = port if colon else ""
+            if not host or port is None or (port and not _port_ok(port)):
+                raise bad(f"host item {item!r} is not HOST or HOST:PORT")
+            hosts.append(unquote(host))
+            ports.append(port)
+        if any(ports) and not all(ports):
+            raise bad("give every host its port, or none")
+        ports = [p for p in ports if p]
+    else:
+        hosts = query.pop("host", "").split(",") if "host" in query else []
+        ports = query.pop("port", "").split(",") if "port" in query else []
+        if "" in hosts or not all(_port_ok(p) for p in ports):
+            raise bad("an empty host or a bad port in ?host= / ?port=")
+        if ports and hosts and len(ports) not in (1, len(hosts)):
+            raise bad(f"{len(ports)} ports for {len(hosts)} hosts")
+    if not unquote(parts.path).strip("/"):
+        raise bad("no database name")
+    if query.get("target_session_attrs", "any") not in SESSION_ATTRS:
+        raise bad(f"target_session_attrs must be one of {', '.join(sorted(SESSION_ATTRS))}")
+    try:
+        config = environ.Env.db_url_config(raw)
+    except (ValueError, ImproperlyConfigured) as err:
+        raise bad(str(err)) from None
+    config["ENGINE"] = "django.db.backends.postgresql"
+    config["HOST"], config["PORT"] = ",".join(hosts), ",".join(ports)
+    options = config.setdefault("OPTIONS", {})
+    options.pop("host", None)
+    options.pop("port", None)
+    return config

@@ -9,10 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_float, env_host_ports, env_int, env_list, env_str, process_name, program
+from .env import env_bool, env_database_url, env_float, env_host_ports, env_int, env_list, env_str, process_name, program
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -127,11 +126,9 @@ TEMPLATES = [
 
 # PostgreSQL only: select_for_update is the concurrency control of the state
 # service and does nothing on SQLite.
-DATABASES = {"default": environ.Env().db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dcportal")}
-DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
-# libpq's unix-socket form, postgres://user@/db?host=/socket/dir (what pgserver prints).
-if "host" in DATABASES["default"].get("OPTIONS", {}):
-    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
+# A multi-host URL with target_session_attrs=read-write finds the primary after a failover (docs/ha.md);
+# env_database_url checks every host, port and option strictly.
+DATABASES = {"default": env_database_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/dcportal")}
 # Server-side parameter binding: the state worker sends arrays of thousands
 # of values per statement, and client-side quoting of those cost ~1 ms per row.
 DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
@@ -146,6 +143,10 @@ DB_POOL_MAX = env_int("DCPORTAL_DB_POOL_MAX", default=4, minimum=0)
 # so they use persistent connections with health checks instead.
 if program()[0] == "celery":
     DB_POOL_MAX = 0
+# Health checks in both cases: a connection to a server that died (a PostgreSQL failover, docs/ha.md) is
+# dropped when it is next handed out (psycopg_pool's check_connection; Django's for persistent connections)
+# instead of failing the request that gets it.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DB_POOL_MAX > 0:
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
@@ -154,7 +155,6 @@ if DB_POOL_MAX > 0:
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = 60
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Child processes started by tests point at the test database with this.
 if env_str("DCPORTAL_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = env_str("DCPORTAL_DATABASE_NAME")
