@@ -84,11 +84,12 @@ class Stack:
 
     # -- servers -----------------------------------------------------------------------
 
-    def start(self, processes=True):
-        """Servers, schema and tokens; then daphne and workers w0, w1 unless `processes` is false."""
-        self.database_url = self.pg.start()
+    def start(self, processes=True, database_url=None):
+        """Servers, schema and tokens; then daphne and workers w0, w1 unless `processes` is false.
+        With `database_url` (a Patroni pair, tests/test_ha_pg_failover.py), that PostgreSQL instead of our own."""
+        self.database_url = database_url or self.pg.start()
         self.redis_url = self.redis.start()
-        self.env = environment("postgres", "faults:", db_pool_timeout=2, state_sweep_seconds=0.5,
+        self.env = environment(None if database_url else "postgres", "faults:", db_pool_timeout=2, state_sweep_seconds=0.5,
                                state_heartbeat_seconds=0.5)
         self.env.update(DATABASE_URL=self.database_url, REDIS_URL=self.redis_url)
         self.manage("migrate", "--no-input")

@@ -151,11 +151,12 @@ def sockets_on(host):
 
 class Flood(threading.Thread):
     """Dead-office rounds through the load balancer; a round is re-posted until it gets a 202 (503, 502 or a
-    cut connection: not accepted, or accepted by a daphne that died before answering)."""
+    cut connection: not accepted, or accepted by a daphne that died before answering). `pause` seconds
+    after each 202 keep the backlog bounded when several floods share the workers."""
 
-    def __init__(self, stack, names):
+    def __init__(self, stack, names, pause=0.0):
         super().__init__(daemon=True)
-        self.stack, self.names = stack, names
+        self.stack, self.names, self.pause = stack, names, pause
         self.halt = threading.Event()
         self.posting = threading.Event()  # cleared: hold the next round (throughput drains the backlog)
         self.posting.set()
@@ -174,11 +175,14 @@ class Flood(threading.Thread):
                 except httpx.HTTPError:
                     self.refused += 1
                     continue
-                self.statuses.add(r.status_code)
+                # A 503 must say when to retry: one without Retry-After counts as an answer of its own.
+                self.statuses.add(r.status_code if r.status_code != 503 or r.headers.get("Retry-After")
+                                  else "503 without Retry-After")
                 if r.status_code == 202:
                     self.stack.record(r)
                     self.accepted_at.append(time.monotonic())
                     self.round += 1
+                    self.halt.wait(self.pause)
                 else:
                     self.refused += 1
                     self.halt.wait(0.1)
