@@ -249,18 +249,21 @@ OCF_TEST_PACKAGES = {"ocf-tester": "resource-agents", "xmllint": "libxml2-utils"
                      "corosync": "corosync", "crm": "crmsh"}
 # Debian's chromium for the browser tests (tests/test_pages_browser.py): Playwright cannot download one here.
 BROWSER_TEST_PACKAGES = {"chromium": "chromium"}
-# The load balancer in front of two "hosts" (tests/test_ha_hosts.py).
-HA_TEST_PACKAGES = {"haproxy": "haproxy"}
+# The load balancer in front of two "hosts" (tests/test_ha_hosts.py); Patroni, etcd and Debian's PostgreSQL
+# 15 binaries for the database failover (tests/test_ha_pg_failover.py, docs/ha.md). A command is looked up
+# on PATH, or taken as it is when it is an absolute path.
+HA_TEST_PACKAGES = {"haproxy": "haproxy", "patroni": "patroni", "etcd": "etcd-server",
+                    "/usr/lib/postgresql/15/bin/pg_rewind": "postgresql-15"}
 
 
 def ensure_test_packages():
-    """As root, apt-get install what the OCF, browser and several-hosts tests need and is missing (one apt-get run)."""
+    """As root, apt-get install what the OCF, browser and HA tests need and is missing (one apt-get run)."""
     sbin_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     wanted = {**OCF_TEST_PACKAGES, **BROWSER_TEST_PACKAGES, **HA_TEST_PACKAGES}
     missing = sorted({pkg for cmd, pkg in wanted.items() if not shutil.which(cmd, path=sbin_path)})
     if not missing or os.geteuid() != 0 or not shutil.which("apt-get", path=sbin_path):
         return
-    log(f"apt-get install {' '.join(missing)} (OCF and browser tests)")
+    log(f"apt-get install {' '.join(missing)} (OCF, browser and HA tests)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", *missing]):
         if subprocess.run(argv, env=env, stdout=subprocess.DEVNULL).returncode:

@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
-from dcportal.env import env_bool, env_float, env_int, env_list, process_name
+from dcportal.env import env_bool, env_database_url, env_float, env_int, env_list, process_name
 from tests.conftest import make_user, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,45 @@ def test_it_stops_a_process_whose_setting_is_malformed():
     r = manage("check", DCPORTAL_HTTPS="maybe")
     assert r.returncode != 0
     assert "DCPORTAL_HTTPS='maybe'" in r.stderr
+
+
+@pytest.mark.parametrize("url, host, port", [
+    # docs/ha.md: a primary and its standby, the one accepting writes found at each new connection
+    ("postgres://u:p@10.0.0.1:5432,10.0.0.2:5433/db?target_session_attrs=read-write", "10.0.0.1,10.0.0.2", "5432,5433"),
+    ("postgres://u:p@/db?host=10.0.0.1,10.0.0.2&port=5432,5433&target_session_attrs=read-write",
+     "10.0.0.1,10.0.0.2", "5432,5433"),
+    ("postgres://u@a,b/db", "a,b", ""),
+    ("postgres://u:p@[::1]:5432/db", "::1", "5432"),
+    ("postgres://postgres@/postgres?host=/tmp/pg%20dir", "/tmp/pg dir", ""),  # pgserver's unix socket form
+])
+def test_it_reads_a_database_url_with_one_host_or_several(monkeypatch, url, host, port):
+    monkeypatch.setenv("DATABASE_URL", url)
+    config = env_database_url("DATABASE_URL", default="")
+    assert (config["HOST"], config["PORT"]) == (host, port)
+    assert config["NAME"] == ("postgres" if "pgserver" in url or "/postgres?" in url else "db")
+    assert "host" not in config["OPTIONS"] and "port" not in config["OPTIONS"]
+
+
+@pytest.mark.parametrize("url, why", [
+    ("postgres://u:s3cret@h1:5001,h2/db", "every host its port"),  # django-environ: port 5001 for both
+    ("postgres://u:s3cret@h1:abc/db", "not HOST or HOST:PORT"),
+    ("postgres://u:s3cret@h1:5001,:5002/db", "not HOST or HOST:PORT"),
+    ("postgres://u:s3cret@/db?host=a,b,c&port=1,2", "2 ports for 3 hosts"),
+    ("postgres://u:s3cret@h/db?target_session_attrs=readwrite", "target_session_attrs must be one of"),
+    ("mysql://u:s3cret@h/db", "not PostgreSQL's"),
+    ("postgres://u:s3cret@h/", "no database name"),
+])
+def test_it_refuses_a_bad_database_url_naming_it_without_the_password(monkeypatch, url, why):
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(ImproperlyConfigured, match="^DATABASE_URL=") as refused:
+        env_database_url("DATABASE_URL", default="")
+    assert why in str(refused.value) and "s3cret" not in str(refused.value)
+
+
+def test_it_stops_a_process_whose_database_url_is_malformed():
+    r = manage("check", DATABASE_URL="postgres://u:s3cret@h1:5432,h2/db")
+    assert r.returncode != 0
+    assert "DATABASE_URL='postgres://u:***@h1:5432,h2/db'" in r.stderr and "s3cret" not in r.stderr
 
 
 # ---- system checks --------------------------------------------------------------------------
