@@ -130,7 +130,8 @@ class PgCluster:
         self.root.chmod(0o755)
         config = self.root / "patroni.yml"
         config.write_text(patroni_yml())
-        self.etcd = Etcd(self.root).start(timeout=START_TIMEOUT)
+        self.etcd = Etcd(self.root)  # kept before it is ready: close() must stop it even if start() fails
+        self.etcd.start(timeout=START_TIMEOUT)
         # PostgreSQL's unix sockets (Debian's default directory; the two nodes differ by port).
         Path("/var/run/postgresql").mkdir(exist_ok=True)
         shutil.chown("/var/run/postgresql", "postgres", "postgres")
