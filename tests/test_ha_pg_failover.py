@@ -163,5 +163,5 @@ def test_it_fails_over_to_the_synchronous_standby_mid_flood_and_loses_nothing(ha
         print(f"\nPostgreSQL failover (Patroni, synchronous standby) during a {FLEET:,}-subcloud dead-office flood "
               f"({len(floods)} clients x {BATCH} subclouds): first 202 on the new primary {first_202:.2f} s after "
               f"SIGKILL of the primary's postmaster (standby promoted within {promoted:.2f} s; strict synchronous "
-              f"mode holds commits until the old primary, rewound and restarted {rejoined:.2f} s after "
+              f"mode holds commits until the old primary, restarted as a standby {rejoined:.2f} s after "
               f"the kill, streams again); {refused} requests answered 503 or cut and re-posted; load average {load:.1f}")
