@@ -80,8 +80,13 @@ def raw_fleet(n):
     return [f"subcloud{i}" for i in range(1, n + 1)]
 
 
-def timed(page, action):
-    """Milliseconds from `action` (a JS statement) to the next window rendered, measured in the page."""
+def timed(page, action, settle_ms=300):
+    """Milliseconds from `action` (a JS statement) to the next window rendered, measured in the page.
+
+    Starts `settle_ms` after the previous message, as a person's next click would: a socket's messages are paced
+    (DCPORTAL_WS_MIN_INTERVAL, 0.1 s), so actions fired back to back measure the pace, not the answer.
+    """
+    page.wait_for_timeout(settle_ms)
     return page.evaluate(f"""async () => {{
         const shown = ({NEXT_WINDOW})();
         const t0 = performance.now();
