@@ -40,6 +40,7 @@ from subclouds.representation import (
 
 from . import schema
 from .errors import known_error
+from .renderers import FastJSONRenderer
 
 
 def deleted():
@@ -59,6 +60,7 @@ class ServiceErrors:
 
 class SubcloudList(ServiceErrors, APIView):
     permission_classes = [IsOperator]
+    renderer_classes = [FastJSONRenderer]
 
     @extend_schema(
         summary="List subclouds",

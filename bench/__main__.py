@@ -2,7 +2,7 @@
 
 import sys
 
-from . import as_of, audit, dead_office, flap, floor, live, onboarding, scale, scaling, soak
+from . import as_of, audit, dead_office, flap, floor, live, onboarding, pages, scale, scaling, soak
 
 SCENARIOS = {
     "dead-office": dead_office.main,
@@ -15,6 +15,7 @@ SCENARIOS = {
     "as-of": as_of.main,
     "onboarding": onboarding.main,
     "scale": scale.main,
+    "pages": pages.main,
 }
 
 

@@ -32,6 +32,7 @@ from .dead_office import reset_fleet
 
 def run_cycle():
     """Trigger one cycle and wait for its figures."""
+    import dcportal.celery  # noqa: F401  the app (and its broker): the project does not load it outside Celery
     from audit import cycle
     from audit.tasks import audit_cycle
 
@@ -114,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--subclouds", type=int, default=5000)
     parser.add_argument("--cycles", type=int, default=3, help="idle cycles timed")
     parser.add_argument("--workers", type=int, default=2, help="state workers")
+    parser.add_argument("--no-dead-office", action="store_true", help="only the idle cycles")
     args = parser.parse_args(argv)
     prefix = f"bench-audit-{uuid.uuid4().hex[:6]}:"
     os.environ["DCPORTAL_CELERY_PREFIX"] = prefix
@@ -139,6 +141,10 @@ def main(argv=None):
             procs.daphne(port)
             procs.workers(args.workers)
             idle = [run_cycle() for _ in range(args.cycles)]
+            print(f"idle cycles, s: {', '.join(format(c['seconds'], '.2f') for c in idle)} "
+                  f"(load average {harness.load_average():.2f})", flush=True)
+            if args.no_dead_office:
+                return 0
             client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=120)
             office = dead_office(client, sim, args.subclouds)
     finally:

@@ -153,8 +153,16 @@ _SORT_SQL = {
 }
 
 
+def _indexed(view):
+    """Sorted by name and filtered on plain columns only: the natural-name index (subclouds.models) gives the
+    window's rows without sorting the fleet, and the matching rows are counted by a separate count(*). Any
+    other view sorts every matching row anyway and counts them in the same query (count(*) OVER ())."""
+    return view.sort[0] == "name" and set(view.filter) <= {"availability", "management", "group"}
+
+
 def _window_sql(view):
-    """(SQL, params) of the names in the window, in order, each with the number matching the filter."""
+    """(SQL, params) of the names in the window, in order, each with the number matching the filter
+    (None when _indexed(view): then _matched counts them)."""
     t, uses, where, params = _tables(), view.uses(), [], []
     joins = []
     if uses & {"group", "q"}:
@@ -187,15 +195,16 @@ def _window_sql(view):
     nulls = "NULLS FIRST" if d == "ASC" else "NULLS LAST"
     order = [f"{_SORT_SQL[key]} {d} {nulls}"] if _SORT_SQL[key] else []
     order += [f"{part} {d}" for part in _NATURAL]
-    sql = (f"SELECT s.name, count(*) OVER () FROM {{subcloud}} s {' '.join(joins)} "
+    count = "NULL" if _indexed(view) else "count(*) OVER ()"
+    sql = (f"SELECT s.name, {count} FROM {{subcloud}} s {' '.join(joins)} "
            f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {', '.join(order)} LIMIT %s OFFSET %s")
     return sql.format(**t), [*params, view.limit, view.offset]
 
 
 def _matched(view):
-    """The number of subclouds matching the filter (when the window is empty, the window query has no row to say)."""
+    """The number of subclouds matching the filter (for an empty window or an _indexed one)."""
     sql, params = _window_sql(View(view.filter, ("name", "ascending"), 0, 0))
-    sql = "SELECT count(*) FROM (" + sql.replace(" LIMIT %s OFFSET %s", "") + ") m"
+    sql = "SELECT count(*) FROM (" + sql.rsplit(" ORDER BY ", 1)[0] + ") m"
     with connection.cursor() as cur:
         cur.execute(sql, params[:-2])
         return cur.fetchone()[0]
@@ -270,7 +279,10 @@ def window_message(view, names=False):
             cur.execute(sql, params)
             found = cur.fetchall()
         order = [name for name, _ in found]
-        matched = found[0][1] if found else (_matched(view) if view.offset or not view.limit else 0)
+        if found and found[0][1] is not None:
+            matched = found[0][1]
+        else:
+            matched = _matched(view) if view.offset or not view.limit or found else 0
         by_name = {s["name"]: s for s in subclouds_json(Subcloud.objects.filter(name__in=order))} if order else {}
         rows = [by_name[n] for n in order if n in by_name]
         faults = Fault.objects.filter(subcloud__name__in=order, cleared_at__isnull=True).order_by("-raised_at", "-id")

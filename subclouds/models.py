@@ -4,7 +4,8 @@ import secrets
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Length, Lower
 
 from .choices import (
     Availability,
@@ -80,6 +81,13 @@ class Subcloud(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The pages' natural name order (portal/window.py _NATURAL, the same expressions): a window sorted by
+            # name reads its 100 rows from here at any depth instead of sorting 50,000 (~70 ms) on every scroll,
+            # filter and sort. Only the name is indexed, which state updates never change (HOT updates stay).
+            models.Index(Lower(Func(F("name"), Value("[0-9]+$"), Value(""), function="regexp_replace")),
+                         Length("name"), "name", name="subcloud_natural_name"),
+        ]
 
     def __str__(self):
         return self.name

@@ -337,3 +337,12 @@ def test_it_shows_times_in_the_browsers_zone_the_same_way_on_every_page(browser,
     expect(newest).to_have_text(re.compile(rf"^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d {local.tzname()}$"))
     expect(page.locator('[data-field="created-at"]')).to_have_text(re.compile(rf" {local.tzname()}$"))
     assert "UTC" not in page.locator("#detail").inner_text()
+
+
+def test_it_names_summer_and_winter_time_apart_with_one_cached_formatter(browser, server):
+    """Zone names are cached per UTC offset (a formatter per time cell was a flood's longest task): a winter,
+    a summer and a winter time again each get their own zone's name."""
+    page, _ = log_in(browser, server, "reader", timezone_id="America/Toronto")
+    names = page.evaluate("""() => ["2026-01-15 12:00:00.000000", "2026-07-15 12:00:00.000000", "2026-01-16 12:00:00.000000"]
+        .map((t) => dcportal.formatTime(t, true))""")
+    assert names == ["2026-01-15 07:00:00 EST", "2026-07-15 08:00:00 EDT", "2026-01-16 07:00:00 EST"]

@@ -7,57 +7,15 @@ The figures are PRINTED next to their floor and the issue's target; only generou
 import time
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
-from subclouds.choices import ENDPOINT_TYPES
-from subclouds.models import EndpointStatus, Subcloud
+from bench.pages import SAME_VIEW, raw_fleet, timed
 from tests.test_pages_browser import WAIT_MS, browser, cell, log_in, server
 
 FIXTURES = (browser, server)  # test_pages_browser's Chromium and daphne, shared
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 FLEET = 20000
-
-# Resolves once the next window has been applied and the table has rendered it (the frame after).
-NEXT_WINDOW = """() => new Promise((resolve) => {
-    let done = false;
-    dcportal.live.on((kind) => {
-        if (kind !== "window" || done) return;
-        done = true;
-        requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now())));
-    });
-})"""
-
-
-def raw_fleet(n):
-    """n subclouds (every 10th offline, every 7th unmanaged) and their endpoints, in two INSERT ... SELECTs."""
-    s, e = Subcloud._meta.db_table, EndpointStatus._meta.db_table
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""INSERT INTO {s} (name, region_name, description, location, software_version, management_state,
-                                 availability_status, deploy_status, error_description, audit_fail_count,
-                                 first_identity_sync_complete, openstack_installed, group_id, created_at)
-                SELECT 'subcloud' || i, md5(i::text), 'Edge site ' || i, 'Ottawa', '24.09',
-                       CASE WHEN i %% 7 = 0 THEN 'unmanaged' ELSE 'managed' END,
-                       CASE WHEN i %% 10 = 0 THEN 'offline' ELSE 'online' END,
-                       'complete', 'No errors present', 0, false, false, 1, now()
-                FROM generate_series(1, %s) i""", [n])
-        cur.execute(
-            f"""INSERT INTO {e} (subcloud_id, endpoint_type, sync_status)
-                SELECT s.id, t, CASE WHEN s.availability_status = 'online' THEN 'in-sync' ELSE 'unknown' END
-                FROM {s} s, unnest(%s::text[]) t""", [list(ENDPOINT_TYPES)])
-
-
-def timed(page, action):
-    """Milliseconds from `action` (a JS statement) to the next window rendered, measured in the page."""
-    return page.evaluate(f"""async () => {{
-        const shown = ({NEXT_WINDOW})();
-        const t0 = performance.now();
-        {action}
-        return (await shown) - t0;
-    }}""")
-
 
 def test_it_keeps_the_subclouds_page_interactive_at_20000_subclouds(browser, server):
     raw_fleet(FLEET)
@@ -74,7 +32,7 @@ def test_it_keeps_the_subclouds_page_interactive_at_20000_subclouds(browser, ser
     assert page.locator("tbody tr[data-key]").count() < 200
 
     # The floor of a filter or sort: the same round trip for the view unchanged (a fresh window).
-    floor = min(timed(page, "dcportal.live.subscribe(Object.assign({}, dcportal.live.view, {offset: 0}));")
+    floor = min(timed(page, SAME_VIEW)
                 for _ in range(3))
     offline = timed(page, """const el = document.getElementById("f-availability"); el.value = "offline";
                              el.dispatchEvent(new Event("input", {bubbles: true}));""")

@@ -176,3 +176,19 @@ async def test_it_turns_a_full_socket_into_a_windowed_one_on_subscribe():
     message = (await subscribe(comm, {"limit": 2}))[-1]
     assert names(message) == ["w1", "w2"]
     await comm.disconnect()
+
+
+def test_it_reads_a_window_sorted_by_name_from_the_natural_name_index():
+    """No sort of the fleet per scroll, filter or sort: the window's ORDER BY is the index's expressions (any
+    mismatch and PostgreSQL could not use it, seq scans or not). The matching rows are counted apart."""
+    from django.db import connection, transaction
+
+    for sort in (["name", "ascending"], ["name", "descending"]):
+        view = window.parse_view({"filter": {"availability": "online"}, "sort": sort, "offset": 5, "limit": 100})
+        sql, params = window._window_sql(view)
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET LOCAL enable_seqscan = off")
+            cur.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cur.fetchall())
+        assert "subcloud_natural_name" in plan and " Sort " not in plan, plan
+        assert "OVER" not in sql

@@ -262,11 +262,21 @@
     return new Date(value.replace(" ", "T").slice(0, 23) + "Z");
   }
 
-  /* The browser's zone name for a moment, e.g. "UTC", "EST", "GMT+1". */
+  /* The browser's zone name for a moment, e.g. "UTC", "EST", "GMT+1". One formatter, and one name per UTC
+   * offset (in the browser's one zone an offset names standard or summer time): making a formatter per time
+   * was the longest main-thread task of a dead-office flood (a table re-rendered every time cell). */
+  let zoneFormat = null;
+  const zoneNames = new Map();
   function zoneName(d) {
-    const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d)
-      .find((p) => p.type === "timeZoneName");
-    return part ? part.value : "";
+    const offset = d.getTimezoneOffset();
+    let name = zoneNames.get(offset);
+    if (name === undefined) {
+      zoneFormat ||= new Intl.DateTimeFormat("en-US", { timeZoneName: "short" });
+      const part = zoneFormat.formatToParts(d).find((p) => p.type === "timeZoneName");
+      name = part ? part.value : "";
+      zoneNames.set(offset, name);
+    }
+    return name;
   }
 
   /* Every time on every page, in local time with its zone: "14:03:27 EST" today, "2026-11-24 14:03 EST"

@@ -116,26 +116,28 @@
 
       const next = new Map();
       const rows = [];
+      const fresh = [];
       for (let i = first; i < last; i++) {
         const key = this.keys[i];
         const html = this.rowHtml(key);
         const old = this.rendered.get(key);
-        let tr;
-        if (old && old.html === html) {
-          tr = old.tr;
-        } else {
-          tr = this.build(html);
-          if (old && flashing.has(key)) tr.classList.add("flash");
-        }
-        tr.setAttribute("aria-rowindex", String(i + 2));
-        next.set(key, { tr, html });
-        rows.push(tr);
+        const row = { tr: old && old.html === html ? old.tr : null, html };
+        if (!row.tr) fresh.push([row, old && flashing.has(key)]);
+        next.set(key, row);
+        rows.push([row, i]);
       }
+      // Every new or changed row parsed at once: one parse instead of one per row (a flood changes them all).
+      const built = fresh.length ? this.buildAll(fresh.map(([row]) => row.html)) : [];
+      fresh.forEach(([row, flash], j) => {
+        row.tr = built[j];
+        if (flash) row.tr.classList.add("flash");
+      });
+      for (const [row, i] of rows) row.tr.setAttribute("aria-rowindex", String(i + 2));
       this.rendered = next;
 
       this.setSpacer(this.before, first * height);
       this.setSpacer(this.after, (this.keys.length - last) * height);
-      this.place([this.before, ...rows, this.after]);
+      this.place([this.before, ...rows.map(([row]) => row.tr), this.after]);
       this.onRange(first, last);
     }
 
@@ -166,9 +168,14 @@
     }
 
     build(html) {
+      return this.buildAll([html])[0];
+    }
+
+    /* One <tr> per html string (each is one row). */
+    buildAll(htmls) {
       const tmp = document.createElement("tbody");
-      tmp.innerHTML = html;
-      return tmp.firstElementChild;
+      tmp.innerHTML = htmls.join("");
+      return Array.from(tmp.children);
     }
 
     measure() {
