@@ -5,8 +5,9 @@ state workers (tests/test_faults_recovery.py's Stack, its own Redis) reach them 
 DATABASE_URL with target_session_attrs=read-write. During a 5,000-subcloud dead-office flood (five clients,
 1,000 subclouds each, re-posting a batch until it gets a 202) the primary's postmaster is SIGKILLed.
 Shown: Patroni promotes the standby; every batch gets its 202 and nothing else but 503 is answered;
-every 202 is applied on the new primary; a websocket client carries on through it (its socket stays open) with no missed change; the old primary
-rejoins as the synchronous standby. Prints the seconds from the kill to the first 202 on the new primary.
+every 202 is applied on the new primary; a websocket client carries on through it (its socket stays
+open) with no missed change; the old primary rejoins as the synchronous standby. Prints the seconds
+from the kill to the first 202 on the new primary.
 """
 
 import contextlib
