@@ -87,7 +87,7 @@ def main(argv=None):
             end_rss = {name: tree_rss_kib(pid) for name, pid in pids.items()}
             dcorch_told = sim.received("dcorch")["count"] - dcorch_before
             elapsed = time.monotonic() - started
-            alive = all(p.poll() is None for p in procs.procs.values()) and rest.alive()
+            alive = all(p.alive() for p in procs.procs.values()) and rest.alive()
             undelivered = Outbox.objects.filter(delivered_at__isnull=True).count()
     errors = [line for f in log_dir.glob("*.log") for line in f.read_text(errors="replace").splitlines()
               if ERROR_LINE.search(line)]
