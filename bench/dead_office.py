@@ -97,14 +97,23 @@ def online_body(name):
             "endpoints": dict.fromkeys(ENDPOINT_TYPES, "in-sync")}
 
 
-def run_ours(client, names):
-    """Both phases; seconds of intake and from the last 202 until nothing is pending."""
+def run_ours(client, names, feed=None):
+    """Both phases; seconds of intake and from the last 202 until nothing is pending (and, with a websocket
+    client `feed` (live.FeedClient), until it has seen every change)."""
+    from .live import all_seen
+
     intake_off, last_off = post_bulk(client, names, offline_body)
     done_off = wait_applied(len(names), "offline")
+    figures = {"intake_offline_s": intake_off, "applied_after_last_202_offline_s": done_off - last_off}
+    if feed is not None:
+        figures["seen_after_last_202_offline_s"] = feed.wait(all_seen(names, "offline"), 120, "all offline") - last_off
     intake_on, last_on = post_bulk(client, names, online_body)
     done_on = wait_applied(len(names), "online")
-    return {"intake_offline_s": intake_off, "applied_after_last_202_offline_s": done_off - last_off,
-            "intake_online_s": intake_on, "applied_after_last_202_online_s": done_on - last_on}
+    figures.update(intake_online_s=intake_on, applied_after_last_202_online_s=done_on - last_on)
+    if feed is not None:
+        seen = feed.wait(all_seen(names, "online", "in-sync"), 120, "all back online and in sync")
+        figures["seen_after_last_202_online_s"] = seen - last_on
+    return figures
 
 
 # -- baseline: one transaction per subcloud-endpoint message ---------------------
@@ -143,19 +152,37 @@ def run_baseline(names, processes):
     return harness.run_timed(_baseline_worker, [names[i::processes] for i in range(processes)])
 
 
-def recover(n, workers, batch=None):
-    """Fleet of n, all offline then all back with 7 endpoints, through daphne and `workers` real workers."""
+def recover(n, workers, batch=None, dev_up=False):
+    """Fleet of n, all offline then all back with 7 endpoints, through daphne and `workers` real workers.
+
+    dev_up: as the issue measures it, with the rest of `./dev up` running alongside (harness.RestOfDevUp)
+    and a websocket client counting the changes it sees.
+    """
+    import contextlib
+
+    from .live import FeedClient
+
     names = reset_fleet(n)
     token = harness.issue_token("service")
+    reader = harness.issue_token("reader")
     port = free_port()
-    with harness.Processes(harness.RESULTS / "logs") as procs:
+    log_dir = harness.RESULTS / "logs"
+    with contextlib.ExitStack() as stack:
+        if dev_up:
+            stack.enter_context(harness.RestOfDevUp(log_dir))
+        procs = stack.enter_context(harness.Processes(log_dir))
         procs.daphne(port)
         procs.workers(workers, batch)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=120)
-        figures = run_ours(client, names)
+        feed = None
+        if dev_up:
+            feed = FeedClient(f"ws://127.0.0.1:{port}/ws/status/", reader)
+            feed.wait(lambda c: c.snapshots, 60, "snapshot")
+            time.sleep(2)  # the audit's first cycle and the simulator are under way, as in a running ./dev up
+        figures = run_ours(client, names, feed)
     from subclouds.models import Subcloud
 
-    online = Subcloud.objects.filter(availability_status="online").count()
+    online = Subcloud.objects.filter(name__in=names, availability_status="online").count()
     if online != n:
         raise RuntimeError(f"only {online} of {n} subclouds online after recovery")
     figures["applied_subclouds_per_s"] = n / (figures["intake_online_s"] + figures["applied_after_last_202_online_s"])
@@ -169,11 +196,14 @@ def main(argv=None):
     parser.add_argument("--baseline-sample", type=int, default=500,
                         help="subclouds the baseline recovers (its rate is per subcloud, so a sample suffices)")
     parser.add_argument("--pgbench-seconds", type=int, default=10)
+    parser.add_argument("--alone", action="store_true",
+                        help="without the rest of ./dev up (audit, beat, simulator) and the websocket client")
     args = parser.parse_args(argv)
     harness.setup_django()
 
-    names, ours = recover(args.subclouds, args.workers)
+    names, ours = recover(args.subclouds, args.workers, dev_up=not args.alone)
     pgbench = harness.pgbench_tps(clients=2, seconds=args.pgbench_seconds)
+    load = harness.load_average()
     sample = names[: args.baseline_sample]
     baseline_s = run_baseline(sample, args.workers)
 
@@ -184,6 +214,7 @@ def main(argv=None):
     rows = [
         ("subclouds", n, ""),
         ("state workers", args.workers, ""),
+        ("rest of ./dev up running (audit, beat, simulator)", "no" if args.alone else "yes", ""),
         ("intake, endpoint updates/s (online phase)", endpoint_updates / ours["intake_online_s"], ">= 20,000"),
         ("intake seconds (online phase)", ours["intake_online_s"], ""),
         ("applied after last 202, s (offline phase)", ours["applied_after_last_202_offline_s"], ""),
@@ -192,9 +223,21 @@ def main(argv=None):
         (f"baseline subclouds/s ({len(sample)} subclouds, 8 tx each)", baseline_rate, ""),
         ("ratio ours / baseline", ours_rate / baseline_rate, ">= 5x"),
         ("first POST to all applied, s (online phase)", n / ours_rate, "<= 1 s"),
+    ]
+    seen_rate = ours_rate
+    if not args.alone:
+        seen_s = ours["intake_online_s"] + ours["seen_after_last_202_online_s"]
+        seen_rate = n / seen_s
+        rows += [
+            ("websocket: all offline seen after last 202, s", ours["seen_after_last_202_offline_s"], ""),
+            ("websocket: first POST to all seen, s (online phase)", seen_s, "<= 1 s"),
+            ("websocket: seen subclouds/s (first POST to all seen)", seen_rate, ""),
+        ]
+    rows += [
         ("pgbench, 2 clients, lock + 1 endpoint + subcloud per tx: tx/s", pgbench, "floor"),
-        ("ratio ours (subclouds/s) / pgbench (tx/s)", ours_rate / pgbench, ">= 2x"),
-        ("load average (1 min) at the end", harness.load_average(), "shared machine"),
+        (f"ratio ours ({'seen' if not args.alone else 'applied'} subclouds/s) / pgbench (tx/s)", seen_rate / pgbench,
+         ">= 2x"),
+        ("load average (1 min) after the recovery", load, "shared machine"),
     ]
     harness.report("dead-office", rows, {"raw": ours, "baseline_seconds": baseline_s, "pgbench_tps": pgbench},
                    plot=("applied subclouds/s", {"dcportal": ours_rate, "baseline (1 tx / message)": baseline_rate}))

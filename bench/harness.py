@@ -256,3 +256,59 @@ def load_average():
     """The 1-minute load average: the machine is shared, so every report says how busy it was."""
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
+
+
+class RestOfDevUp:
+    """What `./dev up` runs besides daphne and the state workers: the subcloud simulator (with its weather),
+    the Celery audit worker and beat probing `audited` simulated subclouds (added to the bench fleet), the
+    outbox delivering to the simulator's fake dcorch / certmon. A context manager; stops them at the end.
+
+    Defaults are `./dev up`'s (DCPORTAL_DEMO_FLEET 200, DCPORTAL_SIMULATOR_CHAOS 5, audit every 20 s), so a
+    benchmark run with it measures what an operator's `./dev up` would show.
+    """
+
+    def __init__(self, log_dir, audited=200, chaos=5.0, audit_interval=None, prefix="sim"):
+        self.log_dir, self.audited, self.chaos, self.prefix = Path(log_dir), audited, chaos, prefix
+        self.audit_interval = audit_interval
+        self.procs = []
+        self.sim = None
+
+    def __enter__(self):
+        import uuid
+
+        from dcportal.processes import CeleryProcess, Simulator
+        from simulator.fleet import audit_url, receiver_url
+
+        from .dead_office import add_fleet
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.sim = Simulator(self.audited, self.log_dir, child_env(), prefix=self.prefix, chaos=self.chaos).start()
+            self.procs.append(self.sim)
+            add_fleet([f"{self.prefix}{i}" for i in range(1, self.audited + 1)], lambda n: audit_url(self.sim.url, n))
+            # Our own Celery queue names: no other checkout's audit takes (or sends) our tasks.
+            extra = {"DCPORTAL_CELERY_PREFIX": os.environ.get("DCPORTAL_CELERY_PREFIX") or f"bench-{uuid.uuid4().hex[:6]}:",
+                     "DCPORTAL_DCORCH_URL": receiver_url(self.sim.url, "dcorch"),
+                     "DCPORTAL_CERTMON_URL": receiver_url(self.sim.url, "certmon")}
+            if self.audit_interval is not None:
+                extra["DCPORTAL_AUDIT_INTERVAL"] = self.audit_interval
+            for role in ("worker", "beat"):
+                self.procs.append(CeleryProcess(role, self.log_dir, child_env(**extra), name=f"audit-{role}").start())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def pids(self):
+        return {p.name: p.proc.pid for p in self.procs}
+
+    def alive(self):
+        return all(p.alive() for p in self.procs)
+
+    def stop(self):
+        for process in reversed(self.procs):
+            process.stop()
+        self.procs = []
+
+    def __exit__(self, *exc):
+        self.stop()

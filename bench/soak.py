@@ -12,11 +12,9 @@ logs must hold no error.
 """
 
 import argparse
-import os
 import re
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -24,7 +22,7 @@ import httpx
 from dcportal.processes import free_port
 
 from . import harness
-from .dead_office import add_fleet, reset_fleet
+from .dead_office import reset_fleet
 from .live import FeedClient, steady
 
 ERROR_LINE = re.compile(r"\bERROR\b|Traceback|CRITICAL")
@@ -62,10 +60,7 @@ def main(argv=None):
     parser.add_argument("--chaos", type=float, default=2.0, help="seconds between two simulator weather events")
     parser.add_argument("--warmup", type=float, default=60, help="seconds of load before the first RSS sample")
     args = parser.parse_args(argv)
-    os.environ["DCPORTAL_CELERY_PREFIX"] = f"bench-soak-{uuid.uuid4().hex[:6]}:"
     harness.setup_django()
-    from dcportal.processes import CeleryProcess, Simulator
-    from simulator.fleet import audit_url, receiver_url
     from state.models import Outbox
 
     names = reset_fleet(args.subclouds)
@@ -75,20 +70,12 @@ def main(argv=None):
     log_dir.mkdir(parents=True, exist_ok=True)
     for old in log_dir.glob("*.log"):
         old.unlink()
-    others = []
-    try:
-        sim = Simulator(args.audited, log_dir, harness.child_env(), prefix="soak", chaos=args.chaos).start()
-        others.append(sim)
-        add_fleet([f"soak{i}" for i in range(1, args.audited + 1)], lambda name: audit_url(sim.url, name))
-        env = harness.child_env(DCPORTAL_AUDIT_INTERVAL=args.audit_interval,
-                                DCPORTAL_DCORCH_URL=receiver_url(sim.url, "dcorch"),
-                                DCPORTAL_CERTMON_URL=receiver_url(sim.url, "certmon"))
-        for role in ("worker", "beat"):
-            others.append(CeleryProcess(role, log_dir, env, name=f"audit-{role}").start())
+    with harness.RestOfDevUp(log_dir, args.audited, args.chaos, args.audit_interval, prefix="soak") as rest:
+        sim = rest.sim
         with harness.Processes(log_dir) as procs:
             procs.daphne(port)
             procs.workers(2)
-            pids = {**{name: p.proc.pid for name, p in procs.procs.items()}, **{p.name: p.proc.pid for p in others}}
+            pids = {**{name: p.proc.pid for name, p in procs.procs.items()}, **rest.pids()}
             http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": token}, timeout=60)
             client = FeedClient(f"ws://127.0.0.1:{port}/ws/status/", reader)
             client.wait(lambda c: c.snapshots, 60, "snapshot")
@@ -100,11 +87,8 @@ def main(argv=None):
             end_rss = {name: tree_rss_kib(pid) for name, pid in pids.items()}
             dcorch_told = sim.received("dcorch")["count"] - dcorch_before
             elapsed = time.monotonic() - started
-            alive = all(p.poll() is None for p in procs.procs.values()) and all(p.alive() for p in others)
+            alive = all(p.alive() for p in procs.procs.values()) and rest.alive()
             undelivered = Outbox.objects.filter(delivered_at__isnull=True).count()
-    finally:
-        for process in reversed(others):
-            process.stop()
     errors = [line for f in log_dir.glob("*.log") for line in f.read_text(errors="replace").splitlines()
               if ERROR_LINE.search(line)]
     rows = [

@@ -28,6 +28,16 @@ def log(msg):
     print(f"dev: {msg}", file=sys.stderr, flush=True)
 
 
+def shared_buffers():
+    """DCPORTAL_DEV_PG_SHARED_BUFFERS for the embedded PostgreSQL: a size such as 512MB (kB, MB or GB)."""
+    import re
+
+    value = os.environ.get("DCPORTAL_DEV_PG_SHARED_BUFFERS", "512MB").strip()
+    if not re.fullmatch(r"[0-9]{1,7}(kB|MB|GB)", value):
+        sys.exit(f"dev: DCPORTAL_DEV_PG_SHARED_BUFFERS={value!r}: expected a size such as 512MB (kB, MB or GB)")
+    return value
+
+
 class EmbeddedPostgres:
     def __init__(self, data_dir):
         self.data_dir = data_dir
@@ -43,7 +53,22 @@ class EmbeddedPostgres:
         already = (self.data_dir / "postmaster.pid").exists()
         self.server = pgserver.get_server(self.data_dir, cleanup_mode=None)
         self.started_here = not already or self.started_here
+        if self.started_here:
+            self._configure()
         return f"postgres://postgres@/postgres?host={quote(str(self.data_dir))}"
+
+    def _configure(self):
+        """shared_buffers (a restart; only by the invocation that started the server, so nobody else uses it yet).
+
+        PostgreSQL's default 128 MB is a third of what a 50,000-subcloud recovery touches (BENCHMARKS.md, issue 13).
+        """
+        from pgserver._commands import pg_ctl
+
+        wanted = shared_buffers()
+        if self.server.psql("SHOW shared_buffers;").split()[2] == wanted:
+            return
+        self.server.psql(f"ALTER SYSTEM SET shared_buffers = '{wanted}';")
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.data_dir, user=self.server.system_user)
 
     def stop(self):
         from pgserver._commands import pg_ctl

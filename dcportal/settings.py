@@ -320,8 +320,10 @@ PORTAL_FEED_POLL_SECONDS = env_float("DCPORTAL_FEED_POLL_SECONDS", default=0.4, 
 PORTAL_FEED_BATCH = env_int("DCPORTAL_FEED_BATCH", default=5000, minimum=1)
 # How long a new socket waits for its process's feed to find the end of the log.
 PORTAL_FEED_READY_TIMEOUT = env_float("DCPORTAL_FEED_READY_TIMEOUT", default=15.0, minimum=0.1)
-# On average at most one message per socket per interval (portal.consumers.Pace): bursts are merged (10 messages/s).
-PORTAL_WS_MIN_INTERVAL = env_float("DCPORTAL_WS_MIN_INTERVAL", default=0.1, minimum=0)
+# On average at most one message per socket per interval (portal.consumers.Pace): bursts are merged (20 messages/s).
+# Twice a 10-commits/s stream's rate, so that the bucket refills after a burst (at 0.1 s such a stream stayed
+# phase-locked behind the pace, 60-75 ms late: BENCHMARKS.md, issue 13).
+PORTAL_WS_MIN_INTERVAL = env_float("DCPORTAL_WS_MIN_INTERVAL", default=0.05, minimum=0)
 # A resync needing more changes than this gets a fresh snapshot instead.
 PORTAL_WS_RESYNC_MAX = env_int("DCPORTAL_WS_RESYNC_MAX", default=50000, minimum=0)
 # Larger messages go out in parts; must stay within daphne's --websocket_max_message_size (1 MiB).

@@ -270,7 +270,9 @@ class Pace:
     the limit, ten commits a second, phase-locks behind it and every change
     waits up to a whole interval; half a token of slack lets such a stream go
     out as it comes, jitter and all. Over any second a socket still gets at
-    most 1/interval + 1 messages.
+    most 1/interval + 1 messages. A stream at exactly 1/interval never
+    refills the bucket once a burst has emptied it, so the default interval
+    is half a 10-commits/s stream's period (settings.PORTAL_WS_MIN_INTERVAL).
     """
 
     def __init__(self, interval, burst=1.5):

@@ -31,13 +31,19 @@ def lock_pending(limit):
     """Lock up to `limit` subclouds that have pending updates, skipping ones other workers hold.
 
     FOR NO KEY UPDATE (not FOR UPDATE) so that intake inserting updates for a
-    locked subcloud (a foreign-key check, FOR KEY SHARE) is never blocked.
+    locked subcloud (a foreign-key check, FOR KEY SHARE) is never blocked. The
+    lower bound (the first pending subcloud, one index probe) starts the walk
+    there instead of at the first subcloud: in a flood, each batch would
+    otherwise step over every subcloud already applied (EXPLAIN ANALYZE,
+    5,000 subclouds half applied: 2,750 rows, 0.85 ms -> 250 rows, 0.18 ms;
+    a cost that grew with the fleet).
     """
     sql = f"""
         SELECT {", ".join("s." + c for c in _SUBCLOUD_COLUMNS)}
         FROM {_table(Subcloud)} s
         WHERE EXISTS (SELECT 1 FROM {_table(StateUpdate)} u
                       WHERE u.subcloud_id = s.id AND u.applied_at IS NULL)
+          AND s.id >= (SELECT min(subcloud_id) FROM {_table(StateUpdate)} WHERE applied_at IS NULL)
         ORDER BY s.id
         LIMIT %s
         FOR NO KEY UPDATE OF s SKIP LOCKED
@@ -136,7 +142,8 @@ def save(originals, states, *, reason, sequences=None, extra=None, actor=SYSTEM,
     diffs = [Diff.of(originals[sid], state) for sid, state in states.items()]
     with connection.cursor() as cur:
         _update_subclouds(cur, [d.state for d in diffs if d.fields], now)
-        _update_endpoints(cur, [(d.before.endpoint_ids[e], s) for d in diffs for e, s in d.endpoints.items()], now)
+        _update_endpoints(cur, [(d.state.id, d.before.endpoint_ids[e], s) for d in diffs for e, s in d.endpoints.items()],
+                          now)
         cleared = _clear_faults(cur, [key for d in diffs for key in d.cleared], now)
         raised = _raise_faults(cur, [(d.state, alarm) for d in diffs for alarm in d.raised], now)
         _insert_outbox(cur, diffs, now)
@@ -155,7 +162,7 @@ def _update_subclouds(cur, changed, now):
         f"""UPDATE {_table(Subcloud)} s SET management_state = v.ms, availability_status = v.av,
                 audit_fail_count = v.afc, first_identity_sync_complete = v.fisc, updated_at = %s
             FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::int[], %b::bool[]) AS v(id, ms, av, afc, fisc)
-            WHERE s.id = v.id""",
+            WHERE s.id = v.id AND s.id = ANY(%b::bigint[])""",
         [
             now,
             [s.id for s in changed],
@@ -163,19 +170,25 @@ def _update_subclouds(cur, changed, now):
             [s.availability_status for s in changed],
             [s.audit_fail_count for s in changed],
             [s.first_identity_sync_complete for s in changed],
+            [s.id for s in changed],
         ],
     )
 
 
+# The `= ANY` beside each join on unnest(...): without it PostgreSQL hashes the WHOLE table (a sequential scan)
+# for a few hundred rows, a cost that grows with the fleet (EXPLAIN ANALYZE, 1,750 endpoint rows of a 250-subcloud
+# batch at 5,000 subclouds: join 5.6 ms over 36,400 rows; with it 1.0 ms by the index, whatever the fleet size).
+
+
 def _update_endpoints(cur, rows, now):
-    """rows: [(endpoint row id, new sync status)]."""
+    """rows: [(subcloud id, endpoint row id, new sync status)]."""
     if not rows:
         return
-    row_ids, statuses = zip(*rows)
+    subcloud_ids, row_ids, statuses = zip(*rows)
     cur.execute(
         f"""UPDATE {_table(EndpointStatus)} e SET sync_status = v.st, updated_at = %s
-            FROM unnest(%b::bigint[], %b::text[]) AS v(id, st) WHERE e.id = v.id""",
-        [now, list(row_ids), list(statuses)],
+            FROM unnest(%b::bigint[], %b::text[]) AS v(id, st) WHERE e.id = v.id AND e.subcloud_id = ANY(%b::bigint[])""",
+        [now, list(row_ids), list(statuses), sorted(set(subcloud_ids))],
     )
 
 
