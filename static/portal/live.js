@@ -389,8 +389,8 @@
     if (!badge) return;
     // A windowed page holds only the faults in view; the counts hold the fleet's.
     const n = store.view && store.counts && !store.asOf ? store.counts.alarms.total : store.faults.size;
-    badge.textContent = n;
-    badge.hidden = n === 0;
+    if (badge.textContent !== String(n)) badge.textContent = n;
+    if (badge.hidden !== (n === 0)) badge.hidden = n === 0;
   });
 
   const asOf = new URLSearchParams(location.search).get("as_of");
