@@ -18,8 +18,8 @@
 (function () {
   "use strict";
 
-  const OVERSCAN = 10;
-  const REBUILD_ROWS = 12; // rows rebuilt per frame: their script, style, layout and paint stay a few ms
+  const OVERSCAN = 4; // rows above and below the view (each row in the DOM adds to every frame's layout and paint)
+  const REBUILD_ROWS = 8; // rows rebuilt per frame: their script, style, layout and paint stay a few ms
   const BUDGET_MS = 4; // ... and their script time
   const FLASH_MS = 1600;
 
