@@ -77,6 +77,40 @@ def test_it_spreads_a_burst_over_frames_of_at_most_8_rebuilt_rows_and_shows_it_a
     assert first_frame and names[:2] == ["subcloud1", "subcloud2"]
 
 
+# A message too large for one slice (400,000 changes, all but the window's unknown to a windowed page, which
+# ignores them), then a small one: the first is applied over several tasks, and still before the second.
+SLICED_THEN_SMALL = """async () => {
+    const live = dcportal.live;
+    const start = live.revision;
+    const [top] = live.order;
+    const big = live.order.map((name) => ({name, "deploy-status": "big"}));
+    for (let i = 0; i < 400000; i++) big.push({name: `elsewhere${i}`, "deploy-status": "big"});
+    const heard = [];
+    live.on((kind, info) => { if (kind === "changes") heard.push([live.revision, info.names.size]); });
+    live.receive({type: "changes", revision: start + 1, subclouds: big, faults_raised: [], faults_cleared: [],
+                  last_change: {}});
+    const sliced = live.draining && live.revision === start;
+    live.receive({type: "changes", revision: start + 2, subclouds: [{name: top, "deploy-status": "small"}],
+                  faults_raised: [], faults_cleared: [], last_change: {}});
+    while (heard.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+    return {sliced, heard, top: live.subclouds.get(top)["deploy-status"], revision: live.revision - start,
+            others: live.order.slice(1).every((name) => live.subclouds.get(name)["deploy-status"] === "big")};
+}"""
+
+
+def test_it_applies_a_large_message_in_slices_and_in_order(browser, server):
+    raw_fleet(FLEET)
+    page = open_page(browser, server)
+
+    result = page.evaluate(SLICED_THEN_SMALL)
+
+    assert result["sliced"]  # receive() returned with the big message not yet applied: the rest came in later tasks
+    assert result["heard"] == [[result["heard"][0][0], result["heard"][0][1]], [result["heard"][0][0] + 1, 1]]
+    assert result["heard"][0][1] > 400000  # the listeners heard of it once, whole
+    assert (result["top"], result["revision"], result["others"]) == ("small", 2, True)  # big, then small
+    expect(page.locator("#subclouds-table tbody tr[data-key] td:nth-child(5)").first).to_have_text("small")
+
+
 def test_it_ends_a_dead_office_flood_with_exactly_the_right_rows_and_counts(browser, server, workers):
     names = raw_fleet(FLEET)
     page = open_page(browser, server)
