@@ -8,11 +8,14 @@ a floor measured in the same run:
   empty fetch from the page;
 - filter and sort latency (action -> the next window rendered), against the round trip of an unchanged view;
 - at --flood sizes: the longest main-thread task (Long Tasks API) while a dead-office flood of every subcloud
-  (offline, then back online in sync) arrives through /v1.0/state/bulk, applied by the 2 workers;
+  (offline, then back online in sync) arrives through /v1.0/state/bulk, applied by the 2 workers; and the same
+  tasks in a Chromium trace of the flood, each with its CPU time (script, and style/layout/paint), so the page's
+  own cost shows apart from the time it waited for one of the machine's cores;
 - the admin commands that walk the fleet (subcloud list --json, export_fleet, import_fleet --dry-run, state_stats, healthcheck).
 """
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -181,6 +184,53 @@ def pages(pw, port, cookie, n):
     return f
 
 
+# The trace's categories for the renderer's tasks: each RunTask with its wall (dur) and thread CPU (tdur) time,
+# and inside it the script (FunctionCall, EvaluateScript) and rendering (style, layout, paint) events.
+TRACE_CATEGORIES = ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline"]
+SCRIPT_EVENTS = {"FunctionCall", "EvaluateScript", "v8.evaluateModule"}
+RENDER_EVENTS = {"UpdateLayoutTree", "Layout", "PrePaint", "Paint", "Layerize"}
+
+
+def long_tasks_in_trace(trace, over_ms=50):
+    """(The page's main-thread tasks longer than over_ms in a Chromium trace, longest first: each
+    (wall ms, CPU ms, script CPU ms, style/layout/paint CPU ms); the longest task's (wall ms, CPU ms), over_ms or
+    not; the most CPU time any one task used, ms).
+    Wall time minus CPU time is time spent waiting for a core (the machine's contention), the CPU time is the
+    page's own cost."""
+    events = json.loads(trace)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    mains = {(e["pid"], e["tid"]) for e in events
+             if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
+    by_thread = {}
+    for e in events:
+        if e.get("ph") == "X" and (e["pid"], e["tid"]) in mains:
+            by_thread.setdefault((e["pid"], e["tid"]), []).append(e)
+    if not by_thread:
+        return [], (0.0, 0.0), 0.0
+    spans = sorted(max(by_thread.values(), key=len), key=lambda e: (e["ts"], -e.get("dur", 0)))
+    runs = [(e.get("dur", 0) / 1000, e.get("tdur", 0) / 1000) for e in spans if e["name"] == "RunTask"]
+    longest, most_cpu = max(runs, default=(0.0, 0.0)), max((c for _, c in runs), default=0.0)
+    tasks = []
+    for task in spans:
+        if task["name"] != "RunTask" or task.get("dur", 0) <= over_ms * 1000:
+            continue
+        end, script, render, outer = task["ts"] + task["dur"], 0, 0, {}
+        for e in spans:
+            if not task["ts"] <= e["ts"] < end or e is task:
+                continue
+            group = "script" if e["name"] in SCRIPT_EVENTS else "render" if e["name"] in RENDER_EVENTS else None
+            # Count only the outermost event of a group (a FunctionCall inside a FunctionCall, a Paint in a Paint).
+            if group is None or e["ts"] < outer.get(group, 0):
+                continue
+            outer[group] = e["ts"] + e.get("dur", 0)
+            if group == "script":
+                script += e.get("tdur", 0)
+            else:
+                render += e.get("tdur", 0)
+        tasks.append((task["dur"] / 1000, task.get("tdur", 0) / 1000, script / 1000, render / 1000))
+    return sorted(tasks, reverse=True), longest, most_cpu
+
+
 def flood(pw, port, cookie, names, service):
     """Longest main-thread task while every subcloud goes offline and comes back (the dead-office flood)."""
     from .dead_office import offline_body, online_body, post_bulk, wait_applied
@@ -192,6 +242,7 @@ def flood(pw, port, cookie, names, service):
         f["flood_page_s"] = b.navigate("/portal/subclouds/", shown(f"{n} subclouds"))[1]
         page = b.page
         page.evaluate("window.__longTasks = []")
+        b.chromium.start_tracing(page=page, categories=TRACE_CATEGORIES)
         http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": service}, timeout=600)
         started = time.perf_counter()
         post_bulk(http, names, offline_body)
@@ -205,6 +256,8 @@ def flood(pw, port, cookie, names, service):
         f["flood_s"] = time.perf_counter() - started
         tasks = page.evaluate("window.__longTasks")
         f["flood_longest_task_ms"], f["flood_long_tasks"] = max(tasks, default=0.0), len(tasks)
+        traced = long_tasks_in_trace(b.chromium.stop_tracing())
+        f["flood_traced_tasks"], f["flood_traced_longest_ms"], f["flood_most_task_cpu_ms"] = traced
     finally:
         b.close()
     return f
@@ -288,6 +341,13 @@ def rows_of(n, f):
             (f"{n:,}: page interactive (flood run), s", f["flood_page_s"], "<= 1 s"),
             (f"{n:,}: longest main-thread task in the dead-office flood ({f['flood_s']:.1f} s, "
              f"{f['flood_long_tasks']} tasks > 50 ms), ms", f["flood_longest_task_ms"], "<= 50 ms"),
+            (f"{n:,}: the same tasks traced (wall / CPU: script + style, layout, paint; the rest of the wall time "
+             "waited for a core), ms",
+             ", ".join(f"{w:.0f}/{c:.0f}: {s:.0f}+{r:.0f}" for w, c, s, r in f["flood_traced_tasks"][:6]) or "none", ""),
+            (f"{n:,}: the longest traced task, over 50 ms or not (wall / CPU), ms",
+             "{:.0f} / {:.0f}".format(*f["flood_traced_longest_ms"]), ""),
+            (f"{n:,}: the most CPU time of any one main-thread task in the flood (the page's own cost), ms",
+             f["flood_most_task_cpu_ms"], "<= 50 ms"),
         ]
     for label, (seconds, code, err) in f.get("commands", {}).items():
         r.append((f"{n:,}: ./dev manage {label}, s" + (f" (exit {code}: {err})" if code else ""), seconds, ""))

@@ -8,6 +8,10 @@
  * kind "snapshot", "window" or "changes" (info.names: the subclouds that changed,
  * info.faults: whether faults changed, info.counts: whether the fleet's counts changed).
  *
+ * Messages are applied in order, in slices of at most SLICE_MS of script (STEP items each): a large one (a full
+ * snapshot, a window, thousands of changes) yields to the browser between slices, so no task grows long; the
+ * listeners hear of a message once it is applied whole, and a snapshot's maps are swapped in at its end.
+ *
  * A page that sets `live.view` before the page has loaded (or calls live.subscribe(view)) gets a window
  * instead (docs/websockets.md, "Windows"): only the subclouds in view (`order`, from `offset`), the number
  * matching the filter (`matched`) and the fleet's `counts`, filtered and sorted by the server.
@@ -16,6 +20,8 @@
   "use strict";
 
   const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+  const SLICE_MS = 6;
+  const STEP = 500; // items applied between two looks at the clock
   const LABELS = {
     connecting: "Connecting…",
     live: "Live",
@@ -42,6 +48,11 @@
       this.matched = 0;
       this.counts = null;
       this.waitingNames = [];
+      this.inbox = []; // received, not yet applied (in order)
+      this.current = null; // the message being applied: a generator, one step per slice
+      this.draining = false;
+      this.wake = new MessageChannel(); // the next slice, as a task of its own (no setTimeout clamping)
+      this.wake.port1.onmessage = () => this.drain();
     }
 
     /* A new view (windowed mode): answered by a fresh window. names: also every matching name, in order. */
@@ -93,7 +104,11 @@
       const ws = new WebSocket(`${scheme}//${location.host}${this.path}${query.size ? "?" + query : ""}`);
       this.ws = ws;
       this.parts = null;
-      ws.onmessage = (event) => this.receive(JSON.parse(event.data));
+      this.inbox = [];
+      this.current = null; // a message half applied from the last socket: resent (since=R) or replaced
+      ws.onmessage = (event) => {
+        if (this.ws === ws) this.receive(JSON.parse(event.data));
+      };
       ws.onclose = (event) => {
         if (this.ws !== ws) return;
         this.ws = null;
@@ -116,6 +131,7 @@
     /* Throw away everything and start from a fresh snapshot (used if the feed ever contradicts the store). */
     restart() {
       this.revision = null;
+      this.inbox = []; // nothing more of this socket is applied
       if (this.ws) this.ws.close();
     }
 
@@ -156,19 +172,45 @@
         banner.querySelector("[data-as-of]").textContent = response.ok ? formatTime(asOf) : body.error_message;
       }
       if (!response.ok) return;
-      this.applySnapshot({ subclouds: body.subclouds, faults: [], last_change: {}, revision: null });
+      for (const step of this.applySnapshot({ subclouds: body.subclouds, faults: [], last_change: {}, revision: null })) {
+        void step; // the whole fleet at once: history is shown once, not under a flood
+      }
     }
 
     receive(part) {
       if (this.asOf) return; // never apply the live feed over history
-      const message = this.assemble(part);
-      if (!message) return;
+      this.inbox.push(part);
+      if (!this.draining) this.drain();
+    }
+
+    /* Applies what has arrived, in order, until SLICE_MS is spent; then continues in a task of its own. */
+    drain() {
+      this.draining = true;
+      const started = performance.now();
+      let first = true;
+      while (this.current || this.inbox.length) {
+        if (!this.current) {
+          const message = this.assemble(this.inbox.shift());
+          if (message) this.current = this.apply(message);
+          continue;
+        }
+        if (!first && performance.now() - started > SLICE_MS) {
+          this.wake.port2.postMessage(null);
+          return; // still draining: messages arriving meanwhile queue up behind
+        }
+        first = false;
+        if (this.current.next().done) this.current = null;
+      }
+      this.draining = false;
+    }
+
+    *apply(message) {
       if (message.type === "snapshot") {
-        this.applySnapshot(message);
+        yield* this.applySnapshot(message);
       } else if (message.type === "window") {
-        this.applyWindow(message);
+        yield* this.applyWindow(message);
       } else if (message.type === "changes") {
-        this.applyChanges(message);
+        yield* this.applyChanges(message);
       } else {
         return;
       }
@@ -176,20 +218,35 @@
       this.setState("live");
     }
 
-    applySnapshot(message) {
-      this.subclouds = new Map(message.subclouds.map((s) => [s.name, s]));
-      this.faults = new Map(message.faults.map((f) => [f.uuid, f]));
-      this.lastChange = new Map(Object.entries(message.last_change || {}));
+    /* A map of the items (by keyOf, to valueOf), STEP items per slice, returned whole. */
+    *mapOf(items, keyOf, valueOf = (item) => item) {
+      const map = new Map();
+      for (let i = 0; i < items.length; i++) {
+        map.set(keyOf(items[i]), valueOf(items[i]));
+        if (i % STEP === STEP - 1) yield;
+      }
+      return map;
+    }
+
+    *applySnapshot(message) {
+      const subclouds = yield* this.mapOf(message.subclouds, (s) => s.name);
+      const faults = yield* this.mapOf(message.faults, (f) => f.uuid);
+      const lastChange = yield* this.mapOf(Object.entries(message.last_change || {}), (e) => e[0], (e) => e[1]);
+      this.subclouds = subclouds;
+      this.faults = faults;
+      this.lastChange = lastChange;
       this.revision = message.revision;
       this.loaded = true;
       this.snapshots += 1;
       this.emit("snapshot", {});
     }
 
-    applyWindow(message) {
-      this.subclouds = new Map(message.subclouds.map((s) => [s.name, s]));
+    *applyWindow(message) {
+      const subclouds = yield* this.mapOf(message.subclouds, (s) => s.name);
+      const faults = yield* this.mapOf(message.faults, (f) => f.uuid);
+      this.subclouds = subclouds;
       this.order = message.subclouds.map((s) => s.name);
-      this.faults = new Map(message.faults.map((f) => [f.uuid, f]));
+      this.faults = faults;
       this.lastChange = new Map(Object.entries(message.last_change || {}));
       this.offset = message.view.offset;
       this.matched = message.matched;
@@ -205,9 +262,11 @@
       this.emit("window", {});
     }
 
-    applyChanges(message) {
+    *applyChanges(message) {
       const names = new Set();
+      let applied = 0;
       for (const entry of message.subclouds) {
+        if (++applied % STEP === 0) yield;
         names.add(entry.name);
         if (entry.deleted) {
           this.subclouds.delete(entry.name);
@@ -389,8 +448,8 @@
     if (!badge) return;
     // A windowed page holds only the faults in view; the counts hold the fleet's.
     const n = store.view && store.counts && !store.asOf ? store.counts.alarms.total : store.faults.size;
-    badge.textContent = n;
-    badge.hidden = n === 0;
+    if (badge.textContent !== String(n)) badge.textContent = n;
+    if (badge.hidden !== (n === 0)) badge.hidden = n === 0;
   });
 
   const asOf = new URLSearchParams(location.search).get("as_of");

@@ -213,9 +213,11 @@
 
   function showSelection() {
     for (const box of container.querySelectorAll("input[data-select-row]")) {
-      box.checked = selected.has(box.closest("tr").dataset.key);
+      const checked = selected.has(box.closest("tr").dataset.key);
+      if (box.checked !== checked) box.checked = checked;
     }
-    document.getElementById("selected-count").textContent = `${selected.size} selected`;
+    const count = document.getElementById("selected-count");
+    if (count.textContent !== `${selected.size} selected`) count.textContent = `${selected.size} selected`;
   }
 
   function bulkFields() {
@@ -303,7 +305,8 @@
   });
 
   function showCount(matched, total) {
-    shown.textContent = matched === total ? `${total} subclouds` : `${matched} of ${total} subclouds`;
+    const text = matched === total ? `${total} subclouds` : `${matched} of ${total} subclouds`;
+    if (shown.textContent !== text) shown.textContent = text; // an unchanged count dirties no layout
   }
 
   live.on((kind, info, store) => {
@@ -315,6 +318,7 @@
       }
       showCount(store.matched, store.counts.total);
       if (kind === "changes") table.changed(info.names);
+      if (kind === "changes" && info.faults) table.refresh(); // a row's alarm count, whatever its name
       if (selectable) showSelection();
       return;
     }
