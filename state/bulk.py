@@ -1,7 +1,6 @@
 """Many rows in one statement: INSERT ... SELECT FROM unnest(...), the store's and the change log's writer."""
 
-import json
-
+import orjson
 from django.db import connection
 
 
@@ -12,8 +11,9 @@ def _table(model):
 def insert_rows(cur, model, rows, suffix="", returning=None):
     """One INSERT ... SELECT FROM unnest(...) for many rows (dicts of column -> value): one round trip.
 
-    JSON columns travel as text encoded by the json module (much faster than
-    adapting each value), and arrays as binary parameters (%b: no per-element
+    JSON columns travel as text encoded by orjson (much faster than adapting
+    each value; the json module's encoding was 7% of a state worker's samples),
+    and arrays as binary parameters (%b: no per-element
     escaping); returns the RETURNING rows when asked.
     """
     fields = {f.column: f for f in model._meta.concrete_fields}
@@ -25,7 +25,7 @@ def insert_rows(cur, model, rows, suffix="", returning=None):
         values = [row[column] for row in rows]
         if db_type == "jsonb":
             casts.append(f"v.{column}::jsonb")
-            arrays.append(("text", [json.dumps(v) for v in values]))
+            arrays.append(("text", [orjson.dumps(v).decode() for v in values]))
         else:
             casts.append(f"v.{column}")
             arrays.append((_ARRAY_TYPES.get(db_type.split("(")[0], db_type), values))
