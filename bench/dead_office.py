@@ -52,8 +52,11 @@ def add_fleet(names, audit_url=None):
         EndpointStatus.objects.bulk_create(
             EndpointStatus(subcloud=s, endpoint_type=e, sync_status="in-sync") for s in subclouds for e in ENDPOINT_TYPES
         )
-    with connection.cursor() as cur:  # fresh statistics, as a long-running database would have
-        cur.execute(f"ANALYZE {Subcloud._meta.db_table}, {EndpointStatus._meta.db_table}")
+    # Fresh statistics, hint bits and visibility map, as a long-running database's autovacuum leaves them:
+    # without the VACUUM the first phase after a bulk load sets the hint bit of every row it reads (dirtying
+    # and writing each page again), which no real fleet pays (at 50,000, two workers in process: 10.5 s -> 6.4 s).
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM ANALYZE {Subcloud._meta.db_table}, {EndpointStatus._meta.db_table}")
     return [s.name for s in subclouds]
 
 
