@@ -1,5 +1,7 @@
 """Many rows in one statement: INSERT ... SELECT FROM unnest(...), the store's and the change log's writer."""
 
+import json
+
 import orjson
 from django.db import connection
 
@@ -25,7 +27,7 @@ def insert_rows(cur, model, rows, suffix="", returning=None):
         values = [row[column] for row in rows]
         if db_type == "jsonb":
             casts.append(f"v.{column}::jsonb")
-            arrays.append(("text", [orjson.dumps(v).decode() for v in values]))
+            arrays.append(("text", [_json_text(v) for v in values]))
         else:
             casts.append(f"v.{column}")
             arrays.append((_ARRAY_TYPES.get(db_type.split("(")[0], db_type), values))
@@ -37,6 +39,14 @@ def insert_rows(cur, model, rows, suffix="", returning=None):
         sql += f" RETURNING {returning}"
     cur.execute(sql, [values for _, values in arrays])
     return cur.fetchall() if returning else None
+
+
+def _json_text(value):
+    """orjson's text; the json module's for what orjson refuses (an integer beyond 64 bits), as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 # Array element types for the column types used by _insert.
