@@ -51,7 +51,10 @@ def _load(ids):
 
     Nothing is locked: the audit only reads, and the state workers apply what it sends by the rules anyway.
     """
-    loaded, extra = store.load_states(ids, extra_columns=("audit_url",))
+    # Only subclouds with an audit URL: a triggered audit names every subcloud that came online, and
+    # loading the endpoints of those that are never probed cost the audit worker more than the probes
+    # (BENCHMARKS.md, issue 13: a 5,000-subcloud dead office).
+    loaded, extra = store.load_states(ids, extra_columns=("audit_url",), where="audit_url IS NOT NULL AND audit_url <> ''")
     urls = {sid: url for sid, (url,) in extra.items() if url}
     states = {sid: s for sid, s in loaded.items() if sid in urls and audit_rules.should_probe(s)}
     pending = {}

@@ -18,7 +18,7 @@ import httpx
 
 from dcportal.processes import free_port
 
-from . import harness
+from . import cpu, harness
 from .dead_office import reset_fleet, run_ours
 
 PLOT = harness.ROOT / "docs" / "bench" / "scale.png"
@@ -32,7 +32,8 @@ def one_size(n, workers):
         procs.daphne(port)
         procs.workers(workers)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": service}, timeout=600)
-        figures = run_ours(client, names)
+        meter = cpu.CpuMeter({name: p.proc.pid for name, p in procs.procs.items()}, harness.BENCH_DB)
+        figures = run_ours(client, names, meter=meter)
         reader = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Auth-Token": operator}, timeout=600)
         reader.get("/v1.0/subclouds", params={"limit": 1}).raise_for_status()  # warm
         started = time.perf_counter()
@@ -101,6 +102,8 @@ def main(argv=None):
             (f"{n:,}: one sorted page of 100 (limit, marker), s", f["page_s"], ""),
             (f"{n:,}: load average (1 min)", f["load_average"], "shared machine"),
         ]
+    for n, f in results.items():
+        rows += cpu.rows(f["cpu_offline"], f"{n:,}, offline phase") + cpu.rows(f["cpu_online"], f"{n:,}, online phase")
     harness.report("scale", rows, {"sizes": {str(n): f for n, f in results.items()}})
     print(f"saved {plot(results).relative_to(harness.ROOT)}")
     (harness.RESULTS / "scale-raw.json").write_text(json.dumps({str(n): f for n, f in results.items()}, indent=2))

@@ -209,8 +209,15 @@ class Simulator(Process):
         super().__init__(name, simulator_argv(count, port, prefix, register, chaos), log_dir, env)
         self.url = None
 
+    def launch(self):
+        # The log is appended to: only what this launch writes names its port (a previous run's line
+        # would point the caller at a simulator that is gone).
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        return super().launch()
+
     def ready(self):
-        found = re.findall(r"simulator listening on (http://\S+)", self.log())
+        written = self.log_path.read_bytes()[self.log_start:].decode(errors="replace")
+        found = re.findall(r"simulator listening on (http://\S+)", written)
         self.url = found[-1] if found else None
         return self.url
 

@@ -415,6 +415,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("DCPORTAL_AUDIT_WORKER_CONCURRENCY", default=3, minimum=1)
+# The audit worker's nice value (0 = as the rest): audits and outbox deliveries are background work, so on a
+# saturated controller the state path (intake, state workers, websocket) gets the cores first (dcportal/celery.py).
+AUDIT_NICE = env_int("DCPORTAL_AUDIT_NICE", default=10, minimum=0, maximum=19)
 CELERY_TASK_SOFT_TIME_LIMIT = 120
 CELERY_TASK_TIME_LIMIT = 180
 CELERY_WORKER_SEND_TASK_EVENTS = False

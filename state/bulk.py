@@ -2,6 +2,7 @@
 
 import json
 
+import orjson
 from django.db import connection
 
 
@@ -12,8 +13,9 @@ def _table(model):
 def insert_rows(cur, model, rows, suffix="", returning=None):
     """One INSERT ... SELECT FROM unnest(...) for many rows (dicts of column -> value): one round trip.
 
-    JSON columns travel as text encoded by the json module (much faster than
-    adapting each value), and arrays as binary parameters (%b: no per-element
+    JSON columns travel as text encoded by orjson (much faster than adapting
+    each value; the json module's encoding was 7% of a state worker's samples),
+    and arrays as binary parameters (%b: no per-element
     escaping); returns the RETURNING rows when asked.
     """
     fields = {f.column: f for f in model._meta.concrete_fields}
@@ -25,7 +27,7 @@ def insert_rows(cur, model, rows, suffix="", returning=None):
         values = [row[column] for row in rows]
         if db_type == "jsonb":
             casts.append(f"v.{column}::jsonb")
-            arrays.append(("text", [json.dumps(v) for v in values]))
+            arrays.append(("text", [_json_text(v) for v in values]))
         else:
             casts.append(f"v.{column}")
             arrays.append((_ARRAY_TYPES.get(db_type.split("(")[0], db_type), values))
@@ -37,6 +39,14 @@ def insert_rows(cur, model, rows, suffix="", returning=None):
         sql += f" RETURNING {returning}"
     cur.execute(sql, [values for _, values in arrays])
     return cur.fetchall() if returning else None
+
+
+def _json_text(value):
+    """orjson's text; the json module's for what orjson refuses (an integer beyond 64 bits), as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 # Array element types for the column types used by _insert.

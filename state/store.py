@@ -64,14 +64,16 @@ def lock_subclouds(ids):
         return cur.fetchall()
 
 
-def load_states(ids, extra_columns=()):
+def load_states(ids, extra_columns=(), where="TRUE"):
     """Unlocked states of the given subclouds (for readers such as the audit), plus extra columns.
 
-    Returns ({id: SubcloudState}, {id: (extra column values...)}).
+    where: an SQL condition on the subcloud row; the others are not loaded (their endpoints and alarms
+    are not read at all). Returns ({id: SubcloudState}, {id: (extra column values...)}).
     """
     columns = ", ".join((*_SUBCLOUD_COLUMNS, *extra_columns))
     with connection.cursor() as cur:
-        cur.execute(f"SELECT {columns} FROM {_table(Subcloud)} WHERE id = ANY(%s) ORDER BY id", [list(ids)])
+        cur.execute(f"SELECT {columns} FROM {_table(Subcloud)} WHERE id = ANY(%s) AND ({where}) ORDER BY id",
+                    [list(ids)])
         rows = cur.fetchall()
     width = len(_SUBCLOUD_COLUMNS)
     return build_states([row[:width] for row in rows]), {row[0]: row[width:] for row in rows}

@@ -9,12 +9,12 @@ transaction. The cost is a fixed number of statements per batch, however many
 updates a subcloud had pending (floods coalesce here).
 """
 
-import json
 import logging
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -73,7 +73,7 @@ def _load_pending(ids):
             [ids, MAX_UPDATES_PER_BATCH],
         )
         # Django's psycopg setup hands jsonb back as text on raw cursors.
-        return [(i, sid, kind, json.loads(p) if isinstance(p, str) else p, at, who)
+        return [(i, sid, kind, orjson.loads(p) if isinstance(p, str) else p, at, who)
                 for i, sid, kind, p, at, *who in cur.fetchall()]
 
 

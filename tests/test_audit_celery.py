@@ -3,6 +3,7 @@
 The audit interval is 1 s here, the cycle lease 4 s, the outbox poll 0.3 s.
 """
 
+import os
 import signal
 import time
 import uuid
@@ -75,6 +76,24 @@ def kill_tree(process):
         if child.is_running():
             child.kill()
     psutil.wait_procs(children, timeout=10)
+
+
+def test_it_runs_the_audit_worker_below_the_state_path(celery, settings):
+    """DCPORTAL_AUDIT_NICE (default 10): the worker and its pool yield the cores to intake, state workers and feed.
+
+    The worker leads its own session (as under ./dev up and the OCF agents), so its autogroup is lowered too:
+    with autogroup scheduling a nice value alone only ranks it within its session.
+    """
+    worker = celery("worker")
+    main = psutil.Process(worker.proc.pid)
+    wait_until(lambda: main.children(), timeout=20, message="pool processes")
+    assert settings.AUDIT_NICE == 10
+    assert main.nice() == 10
+    assert {child.nice() for child in main.children()} == {10}
+    autogroup = f"/proc/{main.pid}/autogroup"
+    if os.path.exists(autogroup):
+        with open(autogroup) as f:
+            assert f.read().split()[-1] == "10"
 
 
 def test_it_keeps_the_fleet_current_end_to_end(sim, celery, workers, subcloud_factory):

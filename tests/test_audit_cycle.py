@@ -173,3 +173,20 @@ def test_it_refreshes_a_subcloud_once_its_hourly_slot_passes(fleet, sim, drain):
     assert update.payload["availability"] == {"availability_status": "online", "update_state_only": True,
                                               "audit_fail_count": None}
     assert coordination.key("x").startswith("test-audit-")
+
+
+def test_it_does_not_load_the_state_of_subclouds_it_will_not_probe(sim, fleet, subcloud_factory):
+    """A triggered audit names every subcloud that came online; those without an audit URL are never probed,
+    so their endpoints and alarms are not read (5,000 at a time in a dead office)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    probed = fleet(1)
+    unprobed = [subcloud_factory(f"nourl{i}") for i in range(3)]
+    with CaptureQueriesContext(connection) as queries:
+        states, urls = cycle._load([s.pk for s in unprobed])
+    assert states == {} and urls == {}
+    assert not [q for q in queries.captured_queries if EndpointStatus._meta.db_table in q["sql"]]
+    states, urls = cycle._load([s.pk for s in (*probed, *unprobed)])
+    assert set(states) == set(urls) == {probed[0].pk}
+    assert states[probed[0].pk].endpoints  # the probed one is loaded whole
