@@ -187,15 +187,46 @@ def _check(name, fn):
     return result
 
 
+# What every dcportal process shares: down for one process is down for all, and no restart brings it back.
+DEPENDENCY_CHECKS = {
+    "database": _check_database,
+    "channel_layer": async_to_sync(_channel_round_trip),
+    "broker": _check_broker,
+}
+# Each check of a report -> the shared dependency it cannot pass without.
+NEEDS = {"database": "database", "channel_layer": "channel_layer", "broker": "broker",
+         "state_tables": "database", "worker": "database", "celery_ping": "broker"}
+
+
+def run_dependency_checks():
+    """Only the shared dependencies, as this process sees them (`manage.py healthcheck --dependencies`)."""
+    checks = {name: _check(name, fn) for name, fn in DEPENDENCY_CHECKS.items()}
+    return {"status": "down" if any(c["status"] == "down" for c in checks.values()) else "ok", "checks": checks}
+
+
+def shared_outage(failed, checks):
+    """The shared dependencies, down here too, that explain every check named in `failed`, or None.
+
+    `failed` are the checks some process reported down; `checks` are this process's own results, to which
+    the dependency checks it lacks are added. None when one of `failed` is not a dependency's (the
+    process is broken in its own way) or its dependency is up from here (then the process is the one that
+    cannot reach it). The OCF monitors pass on a shared outage: a restart cannot fix it (docs/ha.md)."""
+    needed = {NEEDS.get(name) for name in failed}
+    if not needed or None in needed:
+        return None
+    for name in sorted(needed - checks.keys()):
+        checks[name] = _check(name, DEPENDENCY_CHECKS[name])
+    return sorted(needed) if all(checks[name]["status"] == "down" for name in needed) else None
+
+
 def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
     """The health report; status "down" if any check is down, "degraded" if one only warns."""
     checks = {
-        "database": _check("database", _check_database),
-        "channel_layer": _check("channel_layer", async_to_sync(_channel_round_trip)),
+        name: _check(name, DEPENDENCY_CHECKS[name]) for name in ("database", "channel_layer")
     }
     if deep:
         checks["state_tables"] = _check("state_tables", _check_state_tables)
-        checks["broker"] = _check("broker", _check_broker)
+        checks["broker"] = _check("broker", DEPENDENCY_CHECKS["broker"])
         checks["workers"] = _check("workers", _check_workers)
     if worker:
         checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age))

@@ -184,12 +184,13 @@ def ocf_dir():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def write_env_file(path, channel_prefix, extra=""):
-    """What /etc/dcportal/dcportal.env holds in production, pointed at this session's test database and Redis keys."""
+def write_env_file(path, channel_prefix, extra="", redis_url=None):
+    """What /etc/dcportal/dcportal.env holds in production, pointed at this session's test database and Redis keys
+    (or at redis_url)."""
     path.write_text(
         "# dcportal processes started by the OCF agents\n"
         f"DATABASE_URL={os.environ['DATABASE_URL']}\n"
-        f"export REDIS_URL='{os.environ['REDIS_URL']}'\n"
+        f"export REDIS_URL='{redis_url or os.environ['REDIS_URL']}'\n"
         f"DCPORTAL_DATABASE_NAME={connection.settings_dict['NAME']}\n"
         f'DCPORTAL_CHANNEL_PREFIX="{channel_prefix}"\n'
         f"DCPORTAL_CELERY_PREFIX={channel_prefix}:\n"
@@ -555,3 +556,78 @@ def test_it_stops_a_running_worker_whatever_validate_all_says(agent, tmp_path):
     assert r.rc == SUCCESS, r.output
     assert not alive(pid)
     assert "state worker t0-state stopped" in a.log()  # it finished its loop and exited cleanly
+
+
+# ---- a shared dependency down for everyone -----------------------------------------
+
+@pytest.fixture
+def private_redis():
+    """A Redis of this test only (the session's is shared with other tests): stopped and started at will."""
+    from dcportal.dev import EmbeddedRedis
+
+    run_dir = Path(tempfile.mkdtemp(prefix="dcp-redis-", dir="/tmp"))  # short: a unix socket path has 108 bytes
+    redis = EmbeddedRedis(run_dir)
+    redis.url = redis.start()
+    yield redis
+    redis.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", PROCESS_AGENTS + CELERY_AGENTS)
+def test_it_passes_the_level_10_monitor_with_a_warning_while_redis_is_down_for_everyone(
+        agent, name, env_file, _channel_prefix, private_redis):
+    """A restart cannot bring Redis back: the deep monitor warns instead of failing; a stopped or hung
+    process still fails, whatever is down."""
+    write_env_file(env_file, _channel_prefix, redis_url=private_redis.url)
+    a = agent(name)
+    assert a("start").rc == SUCCESS, a.log()[-3000:]
+    pid = a.pid()
+    r = a("monitor", level=10, timeout=40000)
+    assert (r.rc, "WARNING" in r.output) == (SUCCESS, False), r.output
+    private_redis.stop()
+    r = a("monitor", level=10, timeout=40000)
+    assert r.rc == SUCCESS, r.output
+    assert re.search(r"WARNING: .*shared dependency down from this host too: [a-z_, ]*channel_layer.*no restart", r.output), \
+        r.output
+    assert a("monitor").rc == SUCCESS  # depth 0 too: the process runs
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: proc_state(pid) == "T", 5, "the process to stop")
+        r = a("monitor", level=10, timeout=40000)
+        assert r.rc == ERR_GENERIC and "stopped (SIGSTOP" in r.output, r.output
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    if name != "dcportal-api":  # a hung worker: its heartbeat file goes stale
+        os.utime(a.params["heartbeat_file"], (time.time() - 600, time.time() - 600))
+        r = a("monitor", level=10, timeout=40000)
+        assert r.rc == ERR_GENERIC and "hung" in r.output, r.output
+    private_redis.start()
+    wait_for(lambda: "WARNING" not in (r := a("monitor", level=10, timeout=40000)).output and r.rc == SUCCESS, 60,
+             "a clean level-10 monitor once Redis is back")
+    assert a.pid() == pid
+
+
+def test_it_starts_daphne_during_an_outage_and_fails_it_when_only_daphne_cannot_reach_redis(
+        agent, env_file, _channel_prefix, tmp_path):
+    """Start with REDIS_URL pointing at no Redis: down for the agent too, so daphne is up once it answers
+    (a 503 naming the channel layer). Then env_file is corrected (a real operator's fix): the agent reaches
+    Redis, daphne still uses the address it started with, so only daphne is broken and a restart helps."""
+    write_env_file(env_file, _channel_prefix, redis_url=f"unix://{tmp_path}/no-redis.sock?db=0")
+    a = agent("dcportal-api")
+    r = a("start")
+    assert r.rc == SUCCESS, r.output + a.log()[-3000:]
+    assert re.search(r"WARNING: .*shared dependency down from this host too: .*channel_layer.*started without waiting",
+                     r.output), r.output
+    r = a("monitor", level=10, timeout=40000)
+    assert r.rc == SUCCESS and "WARNING" in r.output, r.output
+    write_env_file(env_file, _channel_prefix)
+    r = a("monitor", level=10, timeout=40000)
+    assert r.rc == ERR_GENERIC, r.output
+    assert 'answered 503: {"status": "down"' in r.output and '"channel_layer": {"status": "down"}' in r.output
+    assert a("monitor").rc == SUCCESS  # depth 0 only asks whether it serves
+    # A new daphne reads the corrected file and is healthy.
+    assert a("stop").rc == SUCCESS
+    r = a("start")
+    assert r.rc == SUCCESS and "WARNING" not in r.output, r.output
+    r = a("monitor", level=10, timeout=40000)
+    assert (r.rc, "WARNING" in r.output) == (SUCCESS, False), r.output
