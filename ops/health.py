@@ -172,7 +172,12 @@ def _check_celery_ping(node):
         raise CheckFailed(f"celery node {node!r} did not answer a ping through the broker")
 
 
-def _check(name, fn):
+def _check(name, fn, checks=None):
+    """One check's result; down at once, without trying, when the dependency it needs is down in `checks` (each
+    try would wait for the same timeout: the database pool's is 10 s)."""
+    needed = NEEDS.get(name)
+    if checks and needed != name and checks.get(needed, {}).get("status") == "down":
+        return {"status": "down", "error": f"{needed} down"}
     started = time.monotonic()
     try:
         details = fn()
@@ -195,7 +200,7 @@ DEPENDENCY_CHECKS = {
 }
 # Each check of a report -> the shared dependency it cannot pass without.
 NEEDS = {"database": "database", "channel_layer": "channel_layer", "broker": "broker",
-         "state_tables": "database", "worker": "database", "celery_ping": "broker"}
+         "state_tables": "database", "workers": "database", "worker": "database", "celery_ping": "broker"}
 
 
 def run_dependency_checks():
@@ -225,13 +230,13 @@ def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
         name: _check(name, DEPENDENCY_CHECKS[name]) for name in ("database", "channel_layer")
     }
     if deep:
-        checks["state_tables"] = _check("state_tables", _check_state_tables)
+        checks["state_tables"] = _check("state_tables", _check_state_tables, checks)
         checks["broker"] = _check("broker", DEPENDENCY_CHECKS["broker"])
-        checks["workers"] = _check("workers", _check_workers)
+        checks["workers"] = _check("workers", _check_workers, checks)
     if worker:
-        checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age))
+        checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age), checks)
         if celery_ping:
-            checks["celery_ping"] = _check("celery_ping", lambda: _check_celery_ping(worker))
+            checks["celery_ping"] = _check("celery_ping", lambda: _check_celery_ping(worker), checks)
     statuses = {c["status"] for c in checks.values()}
     status = "down" if "down" in statuses else "degraded" if "warn" in statuses else "ok"
     return {"status": status, "checks": checks}
