@@ -7,7 +7,9 @@
 #   dcp_command              fills DCP_ARGV with the process's argv
 #   dcp_ready                0 when a just-started process is fully up
 #   dcp_check                depth-0 health of a running process (pid already verified)
-#   dcp_check_deep           depth-10 health: database and channel layer / broker round trips
+#   dcp_check_deep           depth-10 health: database and channel layer / broker round trips;
+#                            a dependency every process shares that is down from the agent too
+#                            is no fault of the process: it passes with a warning (dcp_deep_verdict)
 # and then calls dcp_main "$@".
 #
 # Rules kept here once for all agents:
