@@ -6,7 +6,11 @@ state tables and pings the Celery broker, which a restart of this process could 
 or that make it useless, so they count; the state workers' heartbeats and the
 backlog of pending updates are only reported ("warn"): they have their own
 resources and monitors, and restarting the API would not bring them back.
-`manage.py healthcheck` runs the same checks from the command line.
+`manage.py healthcheck` runs the same checks from the command line. The database, the
+channel layer and the broker are shared by every process (DEPENDENCY_CHECKS); a check that
+needs one that is already down is reported down without trying (NEEDS), and
+shared_outage() tells the OCF monitors when all that a process has down is shared and
+down from the agent too: no restart can fix that (docs/ha.md).
 
 GET /livez (the OCF api agent's depth-0 monitor) is answered by daphne's event loop
 itself, before Django: no thread, no database, no Redis. It proves the process
