@@ -239,7 +239,9 @@ def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
         checks["workers"] = _check("workers", _check_workers, checks)
     if worker:
         checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age), checks)
-        if celery_ping:
+        if celery_ping:  # the broker first: without it the ping cannot pass, and trying takes seconds
+            if "broker" not in checks:
+                checks["broker"] = _check("broker", DEPENDENCY_CHECKS["broker"])
             checks["celery_ping"] = _check("celery_ping", lambda: _check_celery_ping(worker), checks)
     statuses = {c["status"] for c in checks.values()}
     status = "down" if "down" in statuses else "degraded" if "warn" in statuses else "ok"
