@@ -3,22 +3,22 @@
 import time
 
 from celery.beat import PersistentScheduler
-from django.conf import settings
 
 from state.kinds import WorkerKind, beat_heartbeat_name
 
-from .heartbeat import Heartbeat
+from .heartbeat import Heartbeat, beating_while_connecting
 
 
 class HeartbeatScheduler(PersistentScheduler):
     def __init__(self, *args, **kwargs):
         self.heartbeat = Heartbeat(beat_heartbeat_name(), WorkerKind.BEAT)
-        self.next_beat = 0.0
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs):
-        now = time.monotonic()
-        if now >= self.next_beat:
-            self.heartbeat.beat()
-            self.next_beat = now + settings.AUDIT_HEARTBEAT_SECONDS
-        return min(super().tick(*args, **kwargs), max(0.05, self.next_beat - time.monotonic()))
+        self.heartbeat.beat_if_due()
+        return min(super().tick(*args, **kwargs), max(0.05, self.heartbeat.next_beat - time.monotonic()))
+
+    def _ensure_connected(self):
+        """Celery's (the producer's connection, retried while the broker is down), beating meanwhile."""
+        beating_while_connecting(self.connection, self.heartbeat)
+        return super()._ensure_connected()

@@ -56,6 +56,7 @@ def _install_worker_heartbeat():
     from audit.heartbeat import WorkerHeartbeatStep
 
     app.steps["consumer"].add(WorkerHeartbeatStep)
+    app.conf.worker_consumer = "audit.heartbeat:HeartbeatConsumer"  # beats while it reconnects to the broker
 
 
 _install_worker_heartbeat()

@@ -143,6 +143,10 @@ DB_POOL_MAX = env_int("DCPORTAL_DB_POOL_MAX", default=4, minimum=0)
 # so they use persistent connections with health checks instead.
 if program()[0] == "celery":
     DB_POOL_MAX = 0
+# Nor does `manage.py healthcheck` (the OCF monitors): one connection, and a refused one must fail the check at
+# once rather than after the pool's timeout, so that the check fits in the agent's check_timeout during an outage.
+if program()[0] == "manage" and program()[1][:1] == ["healthcheck"]:
+    DB_POOL_MAX = 0
 # Health checks in both cases: a connection to a server that died (a PostgreSQL failover, docs/ha.md) is
 # dropped when it is next handed out (psycopg_pool's check_connection; Django's for persistent connections)
 # instead of failing the request that gets it.

@@ -7,7 +7,9 @@
 #   dcp_command              fills DCP_ARGV with the process's argv
 #   dcp_ready                0 when a just-started process is fully up
 #   dcp_check                depth-0 health of a running process (pid already verified)
-#   dcp_check_deep           depth-10 health: database and channel layer / broker round trips
+#   dcp_check_deep           depth-10 health: database and channel layer / broker round trips;
+#                            a dependency every process shares that is down from the agent too
+#                            is no fault of the process: it passes with a warning (dcp_deep_verdict)
 # and then calls dcp_main "$@".
 #
 # Rules kept here once for all agents:
@@ -238,17 +240,47 @@ dcp_runas() {
 	fi
 }
 
-# dcp_run_check TIMEOUT ARGS...: runs a project command as the process would (user, env,
-# working directory), bounded by TIMEOUT; its output is logged on failure.
+# Exit status of `manage.py healthcheck` when all that is down is a dependency every process shares
+# (database, channel layer, Celery broker) and it is down from the agent too: no restart can fix that.
+DCP_SHARED_OUTAGE=3
+
+# dcp_run_check TIMEOUT ARGS...: runs a project command as the process would (user, env from
+# env_file as it is now, working directory), bounded by TIMEOUT; stdin is passed on. Its output
+# is in DCP_CHECK_OUT, and logged on failure (a shared outage is left to dcp_deep_verdict).
 dcp_run_check() {
-	local limit=$1 out rc
+	local limit=$1 rc
 	shift
 	dcp_build_env || return $OCF_ERR_GENERIC
 	dcp_runas
-	out=$(cd "$OCF_RESKEY_app_dir" && timeout -k 2 "$limit" "${DCP_RUNAS[@]}" env -i "${DCP_ENV[@]}" "$@" 2>&1)
+	DCP_CHECK_OUT=$(cd "$OCF_RESKEY_app_dir" && timeout -k 2 "$limit" "${DCP_RUNAS[@]}" env -i "${DCP_ENV[@]}" "$@" 2>&1)
 	rc=$?
-	[ $rc -ne 0 ] && ocf_log warn "$DCP_AGENT check failed (rc $rc): $(echo "$out" | tail -n 3)"
+	[ $rc -ne 0 ] && [ $rc -ne $DCP_SHARED_OUTAGE ] &&
+		ocf_log warn "$DCP_AGENT check failed (rc $rc): $(echo "$DCP_CHECK_OUT" | tail -n 3)"
 	return $rc
+}
+
+# dcp_deep_verdict RC PID REASON: the level-10 result of a healthcheck that exited RC. A shared
+# outage passes with a warning (the process is as healthy as a restart could make it; the pid,
+# SIGSTOP and heartbeat checks still ran before); anything else fails with REASON.
+dcp_deep_verdict() {
+	case $1 in
+		0) return 0;;
+		"$DCP_SHARED_OUTAGE") dcp_warn_shared_outage "$2" "not a fault of this process, so no restart"; return 0;;
+	esac
+	ocf_exit_reason "$3"
+	return 1
+}
+
+# dcp_warn_shared_outage PID WHY: logs which shared dependency the last check found down for everyone.
+dcp_warn_shared_outage() {
+	ocf_log warn "$DCP_AGENT (pid $1): $(echo "$DCP_CHECK_OUT" | grep -o 'shared dependency down.*' | tail -n 1); $2"
+}
+
+# dcp_seconds_left DEADLINE: whole seconds until DEADLINE (epoch seconds), at most check_timeout.
+dcp_seconds_left() {
+	local left=$(( $1 - $(date +%s) ))
+	[ "$left" -gt "$OCF_RESKEY_check_timeout" ] && left=$OCF_RESKEY_check_timeout
+	echo "$left"
 }
 
 # A file the process touches from its main loop: created old and owned by the user, so

@@ -6,7 +6,11 @@ state tables and pings the Celery broker, which a restart of this process could 
 or that make it useless, so they count; the state workers' heartbeats and the
 backlog of pending updates are only reported ("warn"): they have their own
 resources and monitors, and restarting the API would not bring them back.
-`manage.py healthcheck` runs the same checks from the command line.
+`manage.py healthcheck` runs the same checks from the command line. The database, the
+channel layer and the broker are shared by every process (DEPENDENCY_CHECKS); a check that
+needs one that is already down is reported down without trying (NEEDS), and
+shared_outage() tells the OCF monitors when all that a process has down is shared and
+down from the agent too: no restart can fix that (docs/ha.md).
 
 GET /livez (the OCF api agent's depth-0 monitor) is answered by daphne's event loop
 itself, before Django: no thread, no database, no Redis. It proves the process
@@ -172,7 +176,12 @@ def _check_celery_ping(node):
         raise CheckFailed(f"celery node {node!r} did not answer a ping through the broker")
 
 
-def _check(name, fn):
+def _check(name, fn, checks=None):
+    """One check's result; down at once, without trying, when the dependency it needs is down in `checks` (each
+    try would wait for the same timeout: the database pool's is 10 s)."""
+    needed = NEEDS.get(name)
+    if checks and needed != name and checks.get(needed, {}).get("status") == "down":
+        return {"status": "down", "error": f"{needed} down"}
     started = time.monotonic()
     try:
         details = fn()
@@ -187,20 +196,53 @@ def _check(name, fn):
     return result
 
 
+# What every dcportal process shares: down for one process is down for all, and no restart brings it back.
+DEPENDENCY_CHECKS = {
+    "database": _check_database,
+    "channel_layer": async_to_sync(_channel_round_trip),
+    "broker": _check_broker,
+}
+# Each check of a report -> the shared dependency it cannot pass without.
+NEEDS = {"database": "database", "channel_layer": "channel_layer", "broker": "broker",
+         "state_tables": "database", "workers": "database", "worker": "database", "celery_ping": "broker"}
+
+
+def run_dependency_checks():
+    """Only the shared dependencies, as this process sees them (`manage.py healthcheck --dependencies`)."""
+    checks = {name: _check(name, fn) for name, fn in DEPENDENCY_CHECKS.items()}
+    return {"status": "down" if any(c["status"] == "down" for c in checks.values()) else "ok", "checks": checks}
+
+
+def shared_outage(failed, checks):
+    """The shared dependencies, down here too, that explain every check named in `failed`, or None.
+
+    `failed` are the checks some process reported down; `checks` are this process's own results, to which
+    the dependency checks it lacks are added. None when one of `failed` is not a dependency's (the
+    process is broken in its own way) or its dependency is up from here (then the process is the one that
+    cannot reach it). The OCF monitors pass on a shared outage: a restart cannot fix it (docs/ha.md)."""
+    needed = {NEEDS.get(name) for name in failed}
+    if not needed or None in needed:
+        return None
+    for name in sorted(needed - checks.keys()):
+        checks[name] = _check(name, DEPENDENCY_CHECKS[name])
+    return sorted(needed) if all(checks[name]["status"] == "down" for name in needed) else None
+
+
 def run_checks(deep=False, worker=None, worker_max_age=None, celery_ping=False):
     """The health report; status "down" if any check is down, "degraded" if one only warns."""
     checks = {
-        "database": _check("database", _check_database),
-        "channel_layer": _check("channel_layer", async_to_sync(_channel_round_trip)),
+        name: _check(name, DEPENDENCY_CHECKS[name]) for name in ("database", "channel_layer")
     }
     if deep:
-        checks["state_tables"] = _check("state_tables", _check_state_tables)
-        checks["broker"] = _check("broker", _check_broker)
-        checks["workers"] = _check("workers", _check_workers)
+        checks["state_tables"] = _check("state_tables", _check_state_tables, checks)
+        checks["broker"] = _check("broker", DEPENDENCY_CHECKS["broker"])
+        checks["workers"] = _check("workers", _check_workers, checks)
     if worker:
-        checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age))
-        if celery_ping:
-            checks["celery_ping"] = _check("celery_ping", lambda: _check_celery_ping(worker))
+        checks["worker"] = _check("worker", lambda: _check_worker(worker, worker_max_age), checks)
+        if celery_ping:  # the broker first: without it the ping cannot pass, and trying takes seconds
+            if "broker" not in checks:
+                checks["broker"] = _check("broker", DEPENDENCY_CHECKS["broker"])
+            checks["celery_ping"] = _check("celery_ping", lambda: _check_celery_ping(worker), checks)
     statuses = {c["status"] for c in checks.values()}
     status = "down" if "down" in statuses else "degraded" if "warn" in statuses else "ok"
     return {"status": status, "checks": checks}

@@ -9,6 +9,7 @@ agent launches it with exactly the command line it launches the real one with.
 Needs root and Debian's resource-agents and libxml2-utils (./dev test installs them).
 """
 
+import contextlib
 import io
 import os
 import re
@@ -184,12 +185,13 @@ def ocf_dir():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def write_env_file(path, channel_prefix, extra=""):
-    """What /etc/dcportal/dcportal.env holds in production, pointed at this session's test database and Redis keys."""
+def write_env_file(path, channel_prefix, extra="", redis_url=None):
+    """What /etc/dcportal/dcportal.env holds in production, pointed at this session's test database and Redis keys
+    (or at redis_url)."""
     path.write_text(
         "# dcportal processes started by the OCF agents\n"
         f"DATABASE_URL={os.environ['DATABASE_URL']}\n"
-        f"export REDIS_URL='{os.environ['REDIS_URL']}'\n"
+        f"export REDIS_URL='{redis_url or os.environ['REDIS_URL']}'\n"
         f"DCPORTAL_DATABASE_NAME={connection.settings_dict['NAME']}\n"
         f'DCPORTAL_CHANNEL_PREFIX="{channel_prefix}"\n'
         f"DCPORTAL_CELERY_PREFIX={channel_prefix}:\n"
@@ -555,3 +557,110 @@ def test_it_stops_a_running_worker_whatever_validate_all_says(agent, tmp_path):
     assert r.rc == SUCCESS, r.output
     assert not alive(pid)
     assert "state worker t0-state stopped" in a.log()  # it finished its loop and exited cleanly
+
+
+# ---- a shared dependency down for everyone -----------------------------------------
+
+@pytest.fixture
+def private_redis():
+    """A Redis of this test only (the session's is shared with other tests): stopped and started at will."""
+    from dcportal.dev import EmbeddedRedis
+
+    run_dir = Path(tempfile.mkdtemp(prefix="dcp-redis-", dir="/tmp"))  # short: a unix socket path has 108 bytes
+    redis = EmbeddedRedis(run_dir)
+    redis.url = redis.start()
+    yield redis
+    redis.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def frozen(pgid):
+    """Process group pgid frozen by the cgroup (v1) freezer: hung in state D, not stopped (T), like a process
+    stuck in the kernel."""
+    cgroup = Path(f"/sys/fs/cgroup/freezer/dcportal-test-{os.getpid()}-{pgid}")
+    if not Path("/sys/fs/cgroup/freezer/tasks").exists():
+        pytest.skip("no cgroup v1 freezer here")
+    cgroup.mkdir()
+    try:
+        for pid in group_members(pgid):
+            (cgroup / "tasks").write_text(str(pid))
+        (cgroup / "freezer.state").write_text("FROZEN")
+        wait_for(lambda: (cgroup / "freezer.state").read_text().strip() == "FROZEN", 10, "the freezer")
+        yield
+    finally:
+        (cgroup / "freezer.state").write_text("THAWED")
+        for pid in (cgroup / "tasks").read_text().split():
+            Path("/sys/fs/cgroup/freezer/tasks").write_text(pid)
+        cgroup.rmdir()
+
+
+@pytest.mark.parametrize("name", PROCESS_AGENTS + CELERY_AGENTS)
+def test_it_passes_the_level_10_monitor_with_a_warning_while_redis_is_down_for_everyone(
+        agent, name, env_file, _channel_prefix, private_redis):
+    """A restart cannot bring Redis back: the deep monitor warns instead of failing; a stopped or hung
+    process still fails, whatever is down."""
+    write_env_file(env_file, _channel_prefix, redis_url=private_redis.url)
+    a = agent(name, **({} if name == "dcportal-api" else {"heartbeat_max_age": 4}))
+    assert a("start").rc == SUCCESS, a.log()[-3000:]
+    pid = a.pid()
+    r = a("monitor", level=10, timeout=40000)
+    assert (r.rc, "WARNING" in r.output) == (SUCCESS, False), r.output
+    private_redis.stop()
+    # Longer than heartbeat_max_age: a worker that stopped beating without its broker would be seen as hung.
+    time.sleep(6)
+    r = a("monitor")
+    assert r.rc == SUCCESS, r.output
+    r = a("monitor", level=10, timeout=40000)
+    assert r.rc == SUCCESS, r.output
+    assert re.search(r"WARNING: .*shared dependency down from this host too: [a-z_, ]*channel_layer.*no restart", r.output), \
+        r.output
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: proc_state(pid) == "T", 5, "the process to stop")
+        r = a("monitor", level=10, timeout=40000)
+        assert r.rc == ERR_GENERIC and "stopped (SIGSTOP" in r.output, r.output
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    with frozen(pid):  # hung, not stopped (state D): only its heartbeat or /livez tells
+        if name != "dcportal-api":
+            time.sleep(6)  # longer than heartbeat_max_age
+        r = a("monitor", level=10, timeout=40000)
+        assert r.rc == ERR_GENERIC, r.output
+        assert ("within 2s" if name == "dcportal-api" else "hung") in r.output, r.output
+    private_redis.start()
+    wait_for(lambda: "WARNING" not in (r := a("monitor", level=10, timeout=40000)).output and r.rc == SUCCESS, 60,
+             "a clean level-10 monitor once Redis is back")
+    assert a.pid() == pid
+
+
+@pytest.mark.parametrize("dependency", ["channel_layer", "database"])
+def test_it_starts_daphne_during_an_outage_and_fails_it_when_only_daphne_cannot_reach_the_dependency(
+        agent, env_file, _channel_prefix, tmp_path, dependency):
+    """Start with REDIS_URL (DATABASE_URL) naming a server that is not there: down for the agent too, so daphne
+    is up once it answers (a 503 naming that dependency). Then env_file is corrected (a real operator's fix): the
+    agent reaches the server, daphne still uses the address it started with, so only daphne is broken and a
+    restart helps."""
+    nowhere = {"channel_layer": {"redis_url": f"unix://{tmp_path}/no-redis.sock?db=0"},
+               "database": {"extra": f"DATABASE_URL=postgres://dcportal:x@/dcportal?host={tmp_path}\n"}}[dependency]
+    # The pool's timeout bounds how long /healthz waits for a database that is not there (10 s by default).
+    pool = "DCPORTAL_DB_POOL_TIMEOUT=2\n"
+    write_env_file(env_file, _channel_prefix, extra=pool + nowhere.get("extra", ""), redis_url=nowhere.get("redis_url"))
+    a = agent("dcportal-api", check_timeout=30)
+    r = a("start", timeout=60000)
+    assert r.rc == SUCCESS, r.output + a.log()[-3000:]
+    assert re.search(rf"WARNING: .*shared dependency down from this host too: {dependency}.*started without waiting",
+                     r.output), r.output
+    r = a("monitor", level=10, timeout=40000)
+    assert r.rc == SUCCESS and "WARNING" in r.output, r.output
+    write_env_file(env_file, _channel_prefix, extra=pool)
+    r = a("monitor", level=10, timeout=40000)
+    assert r.rc == ERR_GENERIC, r.output
+    assert 'answered 503: {"status": "down"' in r.output and f'"{dependency}": {{"status": "down"}}' in r.output
+    assert a("monitor").rc == SUCCESS  # depth 0 only asks whether it serves
+    # A new daphne reads the corrected file and is healthy.
+    assert a("stop").rc == SUCCESS
+    r = a("start")
+    assert r.rc == SUCCESS and "WARNING" not in r.output, r.output
+    r = a("monitor", level=10, timeout=40000)
+    assert (r.rc, "WARNING" in r.output) == (SUCCESS, False), r.output

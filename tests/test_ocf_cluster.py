@@ -27,9 +27,11 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import ApiToken
+from dcportal.dev import EmbeddedRedis
 from state.models import StateUpdate
 from subclouds.models import Subcloud
 from tests.conftest import make_user
+from tests.test_faults_recovery import REDIS_OUTAGE
 from tests.test_ocf_agents import ROOT, VENV, alive, free_port, require_root_and, wait_for, write_env_file
 
 pytestmark = pytest.mark.slow
@@ -192,6 +194,18 @@ class Cluster:
             status = run("crm_mon", "-1", "-r", "--failcounts", check=False).stdout
             raise AssertionError(f"{err}\n{status}") from None
 
+    def deep_monitor(self, rsc):
+        """The depth-10 monitor of rsc as Pacemaker's executor runs it: the resource's parameters from the CIB.
+        (crm_resource --force-check passes no interval, so the agent would only probe the pid.)"""
+        cib = ET.fromstring(run("cibadmin", "--query", "--scope", "resources").stdout)
+        primitive = next(p for p in cib.iter("primitive") if p.get("id") == rsc)
+        params = {n.get("name"): n.get("value") for n in primitive.find("instance_attributes").iter("nvpair")}
+        env = {**BASE_ENV, "OCF_ROOT": "/usr/lib/ocf", "OCF_RESOURCE_INSTANCE": rsc, "OCF_CHECK_LEVEL": "10",
+               "OCF_RESKEY_CRM_meta_interval": "30000", "OCF_RESKEY_CRM_meta_timeout": "40000",
+               **{f"OCF_RESKEY_{k}": v for k, v in params.items()}}
+        return subprocess.run([str(AGENT_DIR / RESOURCES[rsc]), "monitor"], env=env, capture_output=True, text=True,
+                              timeout=60)
+
     def failcount(self, rsc):
         out = run("crm_failcount", "--query", "-q", "-r", rsc, "-N", "node1", check=False).stdout.strip()
         return int(out) if out.isdigit() else 0
@@ -271,6 +285,59 @@ class Cluster:
             shutil.rmtree("/usr/lib/ocf/lib/dcportal", ignore_errors=True)
 
 
+def shared_outage_warnings(cluster):
+    """{resource: count} of the agents' warnings that a monitor met a dependency down for everyone (pacemaker.log)."""
+    text = (cluster.dir / "pacemaker.log").read_text(errors="replace")
+    found = re.findall(r"\((dcportal-[\w-]+)\)\[\d+\]:\s+WARNING: .*shared dependency down from this host too", text)
+    return {rsc: found.count(rsc) for rsc in set(found)}
+
+
+def redis_outage(cluster, pid, api_serves, heartbeat_after):
+    """Stops the cluster's Redis for REDIS_OUTAGE seconds at least, and until every resource's depth-10 monitor
+    has met the outage (they run every 30 s); then asserts that nothing was restarted, failed or banned, and that
+    everything serves once Redis is back. Returns what it saw, for the printout."""
+    cluster.wait_settled(60, "a settled cluster before the Redis outage")
+    pids = {rsc: pid(rsc) for rsc in RESOURCES}
+    assert {rsc: cluster.failcount(rsc) for rsc in RESOURCES} == dict.fromkeys(RESOURCES, 0)
+    warned_before = shared_outage_warnings(cluster)
+    not_started = []  # crm_mon's view whenever it was not "all started" during the outage
+
+    def every_monitor_met_it():
+        if not cluster.all_started():
+            not_started.append(cluster.resources())
+        warned = shared_outage_warnings(cluster)
+        return time.monotonic() - down_at >= REDIS_OUTAGE and all(
+            warned.get(rsc, 0) > warned_before.get(rsc, 0) for rsc in RESOURCES)
+
+    cluster.redis.stop()
+    down_at = time.monotonic()
+    try:
+        wait_for(every_monitor_met_it, REDIS_OUTAGE + 120, "every depth-10 monitor to meet the Redis outage")
+    finally:
+        down_for = time.monotonic() - down_at
+        cluster.redis.start()
+    back_at = time.time()
+    assert not_started == []
+    # Everything serves again: daphne's /healthz is 200, the workers beat, and each agent's depth-10
+    # check (run by Pacemaker's executor with the resource's parameters) passes without a warning.
+    wait_for(lambda: api_serves(None, None), 60, "/healthz 200 once Redis is back")
+    for rsc in RESOURCES:
+        if rsc != "dcportal-api":
+            wait_for(lambda rsc=rsc: heartbeat_after(rsc, back_at), 60, f"{rsc} beating once Redis is back")
+
+    def clean_deep_check(rsc):
+        r = cluster.deep_monitor(rsc)
+        return r.returncode == 0 and "WARNING" not in r.stdout + r.stderr
+
+    for rsc in RESOURCES:
+        wait_for(lambda rsc=rsc: clean_deep_check(rsc), 90, f"a clean depth-10 check of {rsc} once Redis is back")
+    cluster.wait_settled(60, "every resource still started after the Redis outage")
+    assert {rsc: cluster.failcount(rsc) for rsc in RESOURCES} == dict.fromkeys(RESOURCES, 0)
+    assert {rsc: pid(rsc) for rsc in RESOURCES} == pids  # nothing restarted
+    warned = shared_outage_warnings(cluster)
+    return f"Redis down {down_for:.0f} s: no restart, no failure; depth-10 warnings {warned}"
+
+
 class Poster(threading.Thread):
     """A client posting availability updates to the API, recording what it got a 202 for."""
 
@@ -308,13 +375,18 @@ def cluster(transactional_db, _channel_prefix, tmp_path):
     workdir = Path(tempfile.mkdtemp(prefix="dcportal-cluster-", dir="/tmp"))
     workdir.chmod(0o755)
     c = Cluster(workdir)
+    # A Redis of the cluster's own, which the test stops (the session's is shared with other tests).
+    (workdir / "redis").mkdir()
+    c.redis = EmbeddedRedis(workdir / "redis")
     # The audit worker runs but does not probe the test's subclouds (no audit cycle within the test).
-    c.env_file = write_env_file(workdir / "dcportal.env", _channel_prefix, "DCPORTAL_AUDIT_INTERVAL=3600\n")
+    c.env_file = write_env_file(workdir / "dcportal.env", _channel_prefix, "DCPORTAL_AUDIT_INTERVAL=3600\n",
+                                redis_url=c.redis.start())
     try:
         c.start()
         yield c
     finally:
         c.teardown()
+        c.redis.stop()
         # Logs of the cluster and the processes stay in pytest's tmp_path (the last 3 runs are kept).
         shutil.copytree(workdir, tmp_path / "cluster", ignore=shutil.ignore_patterns("cib-backup"), dirs_exist_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -360,6 +432,9 @@ def test_it_runs_the_whole_set_and_recovers_killed_and_hung_processes(cluster, s
         wait_for(lambda: not alive(old), 30, f"the old {rsc} process gone")
         return round(seconds, 2)
 
+    # Redis down for everyone: a restart cannot fix it, so no resource may be restarted (docs/ha.md).
+    outage = redis_outage(cluster, pid, api_serves, heartbeat_after)
+
     names = [subcloud_factory(f"ha{i}").name for i in range(5)]
     _, token = ApiToken.objects.issue(make_user("service"))
     poster = Poster(port, token, names)
@@ -375,7 +450,7 @@ def test_it_runs_the_whole_set_and_recovers_killed_and_hung_processes(cluster, s
         }
         with capsys.disabled():
             print(f"\nPacemaker recovery (docs/ha.md's monitors), seconds from the signal to serving again: {measured}; "
-                  f"set up in {up:.1f}s; load average {os.getloadavg()[0]:.1f}")
+                  f"set up in {up:.1f}s; load average {os.getloadavg()[0]:.1f}; {outage}")
         wait_for(lambda: len(poster.accepted) > 40, 30, "updates accepted after the restarts")
     finally:
         poster.halt.set()

@@ -129,7 +129,7 @@ def test_it_reports_an_unreachable_database_without_its_dsn_or_socket_path(tmp_p
     env = {**os.environ, "DATABASE_URL": f"postgres://dcp:s3cretpw@/dcportal?host={socket_dir}", "DCPORTAL_DB_POOL_MAX": "0"}
     r = subprocess.run([sys.executable, "manage.py", "healthcheck"], cwd=Path(__file__).resolve().parent.parent, env=env,
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.returncode == 3, r.stdout + r.stderr  # only a shared dependency is down (and from here)
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert report["checks"]["database"] == {"status": "down", "error": "unreachable"}
     assert str(socket_dir) not in r.stdout and "s3cretpw" not in r.stdout
@@ -147,3 +147,50 @@ async def test_it_answers_livez_from_the_event_loop_and_passes_everything_else_t
     assert (b"cache-control", b"no-store") in r["headers"]
     r = await HttpCommunicator(application, "GET", "/livez/more", headers=[(b"host", b"localhost")]).get_response()
     assert r["status"] == 404  # only the exact path; the rest is Django's
+
+
+def test_it_tells_a_shared_outage_from_a_broken_process_from_the_command_line(tmp_path, capsys):
+    """`healthcheck --dependencies --process-report`: exit 3 only when everything the process has down needs a
+    shared dependency that is down from here too (what daphne's OCF monitor asks with its /healthz body)."""
+    dead_broker = f"redis+socket://{tmp_path}/nobody.sock"
+
+    def verdict(down, **settings):
+        report = tmp_path / "report.json"
+        report.write_text(json.dumps({"status": "down" if down else "ok",
+                                      "checks": {name: {"status": "down"} for name in down} | {"database": {"status": "ok"}}
+                                      if down else {"database": {"status": "ok"}}}))
+        with override_settings(**settings), pytest.raises(CommandError) as raised:
+            call_command("healthcheck", dependencies=True, process_report=str(report))
+        capsys.readouterr()
+        return raised.value.returncode, str(raised.value)
+
+    # Down for everyone: the broker, and a Celery ping that needs it.
+    code, message = verdict(["broker", "celery_ping"], CELERY_BROKER_URL=dead_broker)
+    assert code == 3 and "shared dependency down from this host too: broker" in message
+    # The broker is up from here: the process is the one that cannot reach it.
+    assert verdict(["broker"]) == (1, "unhealthy: broker")
+    # Missing state tables while the database answers here; a check no shared dependency explains.
+    assert verdict(["state_tables"], CELERY_BROKER_URL=dead_broker)[0] == 1
+    assert verdict(["frobnicator", "broker"], CELERY_BROKER_URL=dead_broker)[0] == 1
+    assert "reports nothing down" in verdict([])[1]
+    # Alone, --dependencies says whether a shared dependency is down here.
+    call_command("healthcheck", dependencies=True)
+    assert json.loads(capsys.readouterr().out)["status"] == "ok"
+    with override_settings(CELERY_BROKER_URL=dead_broker), pytest.raises(CommandError) as raised:
+        call_command("healthcheck", dependencies=True)
+    assert raised.value.returncode == 3
+    with pytest.raises(CommandError, match="excludes"):
+        call_command("healthcheck", dependencies=True, worker="state-0")
+
+
+def test_it_reports_a_workers_heartbeat_down_with_the_database_without_asking_it_and_exits_3(tmp_path):
+    """The database down from here too: the worker's heartbeat row is down because of it (not tried: each try
+    would wait), and the whole is a shared outage (exit 3), which the worker agents' monitors pass."""
+    env = {**os.environ, "DATABASE_URL": f"postgres://dcp:pw@/dcportal?host={tmp_path}"}
+    r = subprocess.run([sys.executable, "manage.py", "healthcheck", "--worker", "state-0"],
+                       cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3, r.stdout + r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["checks"]["database"] == {"status": "down", "error": "unreachable"}
+    assert report["checks"]["worker"] == {"status": "down", "error": "database down"}
+    assert "shared dependency down from this host too: database" in r.stderr
