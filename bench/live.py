@@ -34,6 +34,7 @@ from dcportal.processes import free_port
 
 from . import harness
 from .dead_office import offline_body, online_body, post_bulk, reset_fleet, wait_applied
+from .pages import shown
 
 
 class FeedClient:
@@ -238,7 +239,8 @@ def open_page(port, n):
     page.wait_for_url("**/portal/")
     started = time.perf_counter()
     page.goto("/portal/subclouds/")
-    page.wait_for_function(f"document.getElementById('shown').textContent === '{n} subclouds'", timeout=60000)
+    # A function, not an expression: an expression is eval'd, which the pages' CSP (script-src 'self') refuses.
+    page.wait_for_function(f"() => {shown(f'{n} subclouds')}", timeout=60000)
     loaded = time.perf_counter() - started
     page.evaluate("window.__longTasks = []")
     return (pw, browser), page, loaded
@@ -269,8 +271,9 @@ def main(argv=None):
             ("rest of ./dev up running (audit, beat, simulator)", "no" if args.alone else "yes", "")]
     log_dir = harness.RESULTS / "logs"
     with contextlib.ExitStack() as stack:
+        fleet = args.subclouds  # what the page lists: the bench's subclouds and the audited simulated ones
         if not args.alone:
-            stack.enter_context(harness.RestOfDevUp(log_dir))
+            fleet += stack.enter_context(harness.RestOfDevUp(log_dir)).audited
         procs = stack.enter_context(harness.Processes(log_dir))
         procs.daphne(port)
         procs.workers(args.workers)
@@ -281,7 +284,7 @@ def main(argv=None):
         rows.append(("websocket snapshot received, s", time.perf_counter() - started, ""))
         browser = page = None
         if args.page:
-            browser, page, loaded = open_page(port, args.subclouds)
+            browser, page, loaded = open_page(port, fleet)
             rows.append(("page: subclouds table loaded, s", loaded, "<= 1 s"))
 
         _, last_off = post_bulk(http, names, offline_body)
@@ -293,10 +296,10 @@ def main(argv=None):
         rows.append(("recovery: all applied (workers) after last 202, s", applied_on - last_on, ""))
         rows.append(("recovery: every change seen after last 202, s", seen_on - last_on, "<= 3 s"))
         if page is not None:
-            page.wait_for_function("[...document.querySelectorAll('tbody tr[data-key] td:nth-child(3)')]"
+            page.wait_for_function("() => [...document.querySelectorAll('tbody tr[data-key] td:nth-child(3)')]"
                                    ".every((td) => td.textContent === 'online')", timeout=60000)
             long_tasks = page.evaluate("window.__longTasks")
-            rows.append(("page: longest main-thread task in the flood, ms", max(long_tasks, default=0.0), "<= 100 ms"))
+            rows.append(("page: longest main-thread task in the flood, ms", max(long_tasks, default=0.0), "<= 50 ms"))
             rows.append(("page: tasks over 50 ms in the flood", len(long_tasks), ""))
 
         latencies, feed_latencies, lost = steady(client, http, names, args.rate, args.seconds)
