@@ -8,6 +8,7 @@ at 107 bytes), and stopped again by whoever started them.
 
 import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -30,8 +31,6 @@ def log(msg):
 
 def shared_buffers():
     """DCPORTAL_DEV_PG_SHARED_BUFFERS for the embedded PostgreSQL: a size such as 512MB (kB, MB or GB)."""
-    import re
-
     value = os.environ.get("DCPORTAL_DEV_PG_SHARED_BUFFERS", "512MB").strip()
     if not re.fullmatch(r"[0-9]{1,7}(kB|MB|GB)", value):
         sys.exit(f"dev: DCPORTAL_DEV_PG_SHARED_BUFFERS={value!r}: expected a size such as 512MB (kB, MB or GB)")

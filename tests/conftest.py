@@ -3,7 +3,9 @@
 Everything runs on the real PostgreSQL and Redis that ./dev test provides.
 """
 
+import contextlib
 import os
+import shutil
 import signal
 import time
 import uuid
@@ -140,6 +142,16 @@ def workers(transactional_db, tmp_path):
     # Workers hold pooled connections; make sure none outlives the test (the DB is flushed next).
     for w in started:
         assert w.proc.returncode is not None
+
+
+def keep_logs(tmp_path_factory, root, name, extra=()):
+    """Copies root's *.log (and `extra` files) to a kept pytest directory named `name`, then removes root:
+    the processes' logs outlive a run whose scratch directory had to live in /tmp (socket paths are short)."""
+    logs = tmp_path_factory.mktemp(name)
+    for log in [*root.glob("*.log"), *extra]:
+        with contextlib.suppress(OSError):
+            shutil.copy(log, logs / log.name)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def wait_until(predicate, timeout=20, interval=0.05, message="condition"):

@@ -25,7 +25,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from dcportal.dev import EmbeddedPostgres, EmbeddedRedis
 from dcportal.processes import Daphne, StateWorker, environment, free_port
 from state.models import StateChange, StateUpdate
 from subclouds.models import Subcloud
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, keep_logs, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set")]
 
@@ -317,12 +316,7 @@ def stack(tmp_path_factory):
         if client is not None:
             client.stop()
         stack.close()
-        # The processes' logs outlive the run in pytest's kept temporary directories.
-        logs = tmp_path_factory.mktemp("faults-logs")
-        for log in [*root.glob("*.log"), root / "pg" / "log"]:
-            with contextlib.suppress(OSError):
-                shutil.copy(log, logs / log.name)
-        shutil.rmtree(root, ignore_errors=True)
+        keep_logs(tmp_path_factory, root, "faults-logs", extra=[root / "pg" / "log"])
 
 
 def fleet_names():

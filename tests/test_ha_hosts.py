@@ -24,7 +24,7 @@ import pytest
 
 from dcportal.processes import Daphne, StateWorker, free_port
 from state.models import StateUpdate
-from tests.conftest import wait_until
+from tests.conftest import keep_logs, wait_until
 from tests.test_faults_recovery import (
     DEADLINE,
     SPARE,
@@ -244,10 +244,7 @@ def hosts(tmp_path_factory):
             lb.stop()
         stack.close()
         net.destroy()
-        logs = tmp_path_factory.mktemp("ha-hosts-logs")
-        for log in root.glob("*.log"):
-            shutil.copy(log, logs / log.name)
-        shutil.rmtree(root, ignore_errors=True)
+        keep_logs(tmp_path_factory, root, "ha-hosts-logs")
 
 
 def _healthz(stack):

@@ -12,7 +12,6 @@ from the kill to the first 202 on the new primary.
 
 import contextlib
 import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -24,7 +23,7 @@ import pytest
 import yaml
 
 from tests import pgcluster
-from tests.conftest import wait_until
+from tests.conftest import keep_logs, wait_until
 from tests.test_faults_recovery import (
     DEADLINE,
     LiveClient,
@@ -98,11 +97,7 @@ def ha(tmp_path_factory):
             client.stop()
         stack.close()
         cluster.close()
-        logs = tmp_path_factory.mktemp("ha-pg-logs")
-        for log in root.glob("*.log"):
-            with contextlib.suppress(OSError):
-                shutil.copy(log, logs / log.name)
-        shutil.rmtree(root, ignore_errors=True)
+        keep_logs(tmp_path_factory, root, "ha-pg-logs")
 
 
 def test_it_fails_over_to_the_synchronous_standby_mid_flood_and_loses_nothing(ha, capsys):
